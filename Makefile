@@ -1,0 +1,98 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# kcoro - stackful coroutines for the Linux kernel.
+#
+#   make            build the modules against $(KDIR) (Debian stock headers)
+#   make demo       the main job: boot the stock kernel, load kcoro, run the demo
+#   make check      everything: lint, stock-kernel VM, debug-kernel VM + KUnit
+#   make bench      benchmark table from one VM run (not a test)
+#   make lint       checkpatch --strict, W=1 and sparse builds, all clean
+#   make setup      install the Debian packages the above need
+#
+# Kernels and their build trees are cached in $(KCORO_CACHE).
+
+ifneq ($(KERNELRELEASE),)
+include $(src)/Kbuild
+else
+
+SHELL		:= /bin/bash
+TOP		:= $(CURDIR)
+VM		:= $(TOP)/tools/vm
+KCORO_CACHE	?= $(HOME)/.cache/kcoro
+export KCORO_CACHE
+STOCK_KVER	:= $(shell $(VM)/stock-kernel.sh 2>/dev/null)
+KDIR		?= /usr/src/linux-headers-$(STOCK_KVER)
+DEBUG_CONFIG	:= $(TOP)/tools/testing/kunit/kcoro-debug.config
+OUT		:= $(TOP)/build
+SOURCES		:= Kbuild Makefile kernel include
+VM_TIMEOUT	?= 900
+
+# Build the module tree for one kernel in its own directory, so objects for
+# the stock and the debug kernel never mix.  $(1): name, $(2): kernel tree.
+define build_for
+	mkdir -p $(OUT)/$(1)
+	rsync -a --delete --exclude '*.o' --exclude '*.ko' --exclude '.*.cmd' \
+		--exclude '*.mod*' --exclude 'Module.symvers' --exclude modules.order \
+		$(SOURCES) $(OUT)/$(1)/
+	$(MAKE) -C $(2) M=$(OUT)/$(1) $(KBUILD_EXTRA) modules
+endef
+
+.PHONY: all modules clean setup demo check check-stock check-debug bench lint \
+	stock-build debug-build debug-kernel
+
+all modules:
+	$(MAKE) -C $(KDIR) M=$(TOP) modules
+
+clean:
+	$(MAKE) -C $(KDIR) M=$(TOP) clean
+	rm -rf $(OUT)
+
+setup:
+	$(TOP)/tools/setup.sh
+
+stock-build:
+	$(call build_for,stock,$(KDIR))
+
+debug-kernel:
+	@$(VM)/build-kernel.sh $(DEBUG_CONFIG) > $(OUT)/debug-tree.path.tmp
+	@mv $(OUT)/debug-tree.path.tmp $(OUT)/debug-tree.path
+
+debug-build: | $(OUT)
+	$(VM)/build-kernel.sh $(DEBUG_CONFIG) > $(OUT)/debug-tree.path
+	$(call build_for,debug,$$(cat $(OUT)/debug-tree.path))
+
+$(OUT):
+	mkdir -p $@
+
+demo: stock-build
+	$(VM)/kcoro-vm -k $$($(VM)/stock-kernel.sh image) -t $(VM_TIMEOUT) \
+		-s $(TOP)/tools/testing/vm/demo.sh -o $(OUT)/demo.log \
+		-f $(OUT)/stock/kcoro.ko -f $(OUT)/stock/kcoro_demo.ko
+	@sed -n 's/.*\] kcoro_demo: //p' $(OUT)/demo.log
+
+check-stock: stock-build
+	$(VM)/kcoro-vm -k $$($(VM)/stock-kernel.sh image) -t $(VM_TIMEOUT) \
+		-s $(TOP)/tools/testing/vm/stock.sh -o $(OUT)/stock.log \
+		-f $(OUT)/stock/kcoro.ko -f $(OUT)/stock/kcoro_demo.ko
+
+check-debug: debug-build
+	tree=$$(cat $(OUT)/debug-tree.path); \
+	$(VM)/kcoro-vm -k $$tree/arch/x86/boot/bzImage -t $(VM_TIMEOUT) \
+		-K $$tree/tools/testing/kunit/kunit.py \
+		-s $(TOP)/tools/testing/vm/debug.sh -o $(OUT)/debug.log \
+		-f $(OUT)/debug/kcoro.ko -f $(OUT)/debug/kcoro_demo.ko \
+		-f $(OUT)/debug/kcoro_test.ko
+
+lint: debug-build
+	$(TOP)/tools/lint.sh $(KDIR) $$(cat $(OUT)/debug-tree.path)
+
+check: lint check-stock check-debug
+	@echo "kcoro: make check: all passed"
+
+bench: stock-build
+	$(VM)/kcoro-vm -k $$($(VM)/stock-kernel.sh image) -t $(VM_TIMEOUT) \
+		-s $(TOP)/tools/testing/vm/bench.sh -o $(OUT)/bench.log \
+		-f $(OUT)/stock/kcoro.ko -f $(OUT)/stock/kcoro_bench.ko
+	@sed -n 's/.*\] kcoro_bench: //p' $(OUT)/bench.log
+
+endif

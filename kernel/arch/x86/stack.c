@@ -1,0 +1,36 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * x86_64: lay out the first frame of a coroutine stack.
+ */
+#include <linux/sched/task_stack.h>
+#include <asm/ptrace.h>
+
+#include "../../internal.h"
+
+/* The six registers kcoro_switch() pops, then its return address. */
+struct kcoro_x86_frame {
+	unsigned long r15;
+	unsigned long r14;
+	unsigned long r13;
+	unsigned long r12;
+	unsigned long bx;
+	unsigned long bp;
+	unsigned long ret_addr;
+};
+
+/*
+ * Like a kthread's stack (copy_thread()), the top of the stack is a zeroed
+ * struct pt_regs, so task_pt_regs(current) is harmless while a coroutine
+ * runs, and the first frame sits just below it.
+ */
+unsigned long kcoro_arch_init_stack(void *stack, struct kcoro *co)
+{
+	struct pt_regs *regs = stack + THREAD_SIZE - sizeof(*regs);
+	struct kcoro_x86_frame *frame = (void *)regs - sizeof(*frame);
+
+	memset(regs, 0, sizeof(*regs));
+	memset(frame, 0, sizeof(*frame));
+	frame->r12 = (unsigned long)co;
+	frame->ret_addr = (unsigned long)kcoro_entry_tramp;
+	return (unsigned long)frame;
+}

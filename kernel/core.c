@@ -1,0 +1,518 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * kcoro core: coroutine objects, their lifetime and suspension points.
+ *
+ * See Documentation/kcoro/scheduler.rst for the design.
+ */
+#include <linux/atomic.h>
+#include <linux/debug_locks.h>
+#include <linux/hrtimer.h>
+#include <linux/irqflags.h>
+#include <linux/kernel.h>
+#include <linux/module.h>
+#include <linux/sched.h>
+#include <linux/slab.h>
+#include <linux/spinlock.h>
+
+#include "internal.h"
+
+static struct kmem_cache *kcoro_cachep;
+static atomic64_t kcoro_next_id;
+static atomic64_t kcoro_nr_spawned;
+static atomic_long_t kcoro_nr_live;
+
+/* Every live coroutine object, for diagnostics and the module notifier. */
+static LIST_HEAD(kcoro_all);
+static DEFINE_SPINLOCK(kcoro_all_lock);
+
+/**
+ * kcoro_current() - the coroutine running on this CPU's scheduler
+ *
+ * Return: the current coroutine, or NULL when called from anything but a
+ * coroutine (an ordinary thread, interrupt context, a scheduler kthread
+ * between two coroutine steps).
+ */
+struct kcoro *kcoro_current(void)
+{
+	struct kcoro_rq *rq = raw_cpu_ptr(&kcoro_rqs);
+
+	/*
+	 * A scheduler kthread is bound to its CPU, so if current is this
+	 * CPU's scheduler, rq cannot change under us.  Any other task may
+	 * migrate, but then it is not rq->task either.
+	 */
+	if (READ_ONCE(rq->task) != current)
+		return NULL;
+	return READ_ONCE(rq->curr);
+}
+EXPORT_SYMBOL_GPL(kcoro_current);
+
+/**
+ * kcoro_id() - a coroutine's unique, never reused number
+ * @co: the coroutine
+ *
+ * Return: the id, for log messages and debugging.
+ */
+u64 kcoro_id(const struct kcoro *co)
+{
+	return co->id;
+}
+EXPORT_SYMBOL_GPL(kcoro_id);
+
+/**
+ * kcoro_cpu() - the CPU whose scheduler runs a coroutine
+ * @co: the coroutine
+ *
+ * Return: the home CPU; it changes only when that CPU goes offline.
+ */
+int kcoro_cpu(const struct kcoro *co)
+{
+	return READ_ONCE(co->cpu);
+}
+EXPORT_SYMBOL_GPL(kcoro_cpu);
+
+/**
+ * kcoro_get() - take a reference on a coroutine
+ * @co: the coroutine
+ *
+ * The caller must already hold a reference (or otherwise know that @co is
+ * alive), as with get_task_struct().
+ */
+void kcoro_get(struct kcoro *co)
+{
+	refcount_inc(&co->ref);
+}
+EXPORT_SYMBOL_GPL(kcoro_get);
+
+static void kcoro_free(struct kcoro *co)
+{
+	spin_lock(&kcoro_all_lock);
+	list_del(&co->all_node);
+	spin_unlock(&kcoro_all_lock);
+	kmem_cache_free(kcoro_cachep, co);
+	atomic_long_dec(&kcoro_nr_live);
+}
+
+/**
+ * kcoro_put() - drop a reference on a coroutine
+ * @co: the coroutine
+ *
+ * A running coroutine holds a reference on itself until it has finished, so
+ * dropping the last external reference never stops it; the object is freed
+ * when the last reference goes.  Callable from any context.
+ */
+void kcoro_put(struct kcoro *co)
+{
+	if (refcount_dec_and_test(&co->ref))
+		kcoro_free(co);
+}
+EXPORT_SYMBOL_GPL(kcoro_put);
+
+/**
+ * kcoro_done() - has a coroutine finished?
+ * @co: the coroutine
+ *
+ * Return: true once @co has returned or called kcoro_exit(); its result is
+ * then stable.
+ */
+bool kcoro_done(const struct kcoro *co)
+{
+	return atomic_read_acquire(&co->state) == KCORO_DEAD;
+}
+EXPORT_SYMBOL_GPL(kcoro_done);
+
+static enum hrtimer_restart kcoro_sleep_timer_fn(struct hrtimer *timer)
+{
+	struct kcoro *co = container_of(timer, struct kcoro, timer);
+
+	WRITE_ONCE(co->sleep_done, true);
+	kcoro_unpark(co);
+	return HRTIMER_NORESTART;
+}
+
+/**
+ * __kcoro_spawn() - create a coroutine; use kcoro_spawn()
+ * @fn: body of the coroutine
+ * @arg: argument passed to @fn
+ * @attr: attributes, or NULL for the defaults
+ * @owner: module that owns @fn (THIS_MODULE of the caller)
+ *
+ * Return: see kcoro_spawn().
+ */
+struct kcoro *__kcoro_spawn(kcoro_fn_t fn, void *arg,
+			    const struct kcoro_attr *attr,
+			    struct module *owner)
+{
+	int cpu = KCORO_CPU_ANY;
+	struct kcoro *co;
+
+	might_sleep();
+	if (attr) {
+		if (attr->flags || attr->stack_size > THREAD_SIZE)
+			return ERR_PTR(-EINVAL);
+		cpu = attr->cpu;
+		if (cpu != KCORO_CPU_ANY &&
+		    (cpu < 0 || cpu >= nr_cpu_ids || !cpu_possible(cpu)))
+			return ERR_PTR(-EINVAL);
+	}
+	cpu = kcoro_pick_cpu(cpu);
+	if (cpu < 0)
+		return ERR_PTR(cpu);
+
+	co = kmem_cache_zalloc(kcoro_cachep, GFP_KERNEL);
+	if (!co)
+		return ERR_PTR(-ENOMEM);
+	co->ctx.stack = kcoro_stack_alloc();
+	if (!co->ctx.stack) {
+		kmem_cache_free(kcoro_cachep, co);
+		return ERR_PTR(-ENOMEM);
+	}
+	co->ctx.sp = kcoro_arch_init_stack(co->ctx.stack, co);
+	co->fn = fn;
+	co->arg = arg;
+	co->owner = owner;
+	co->cpu = cpu;
+	co->id = atomic64_inc_return(&kcoro_next_id);
+	atomic_set(&co->state, KCORO_RUNNABLE);
+	INIT_LIST_HEAD(&co->rq_node);
+	init_waitqueue_head(&co->join_wq);
+	hrtimer_init(&co->timer, CLOCK_MONOTONIC, HRTIMER_MODE_REL);
+	co->timer.function = kcoro_sleep_timer_fn;
+	/* One reference for the caller, one for the running coroutine. */
+	refcount_set(&co->ref, 2);
+
+	atomic_long_inc(&kcoro_nr_live);
+	atomic64_inc(&kcoro_nr_spawned);
+	spin_lock(&kcoro_all_lock);
+	list_add_tail(&co->all_node, &kcoro_all);
+	spin_unlock(&kcoro_all_lock);
+
+	kcoro_enqueue(co);
+	return co;
+}
+EXPORT_SYMBOL_GPL(__kcoro_spawn);
+
+/*
+ * Suspension points must not carry per-task state across the switch: all
+ * coroutines of a scheduler kthread share its task_struct (held locks,
+ * RCU nesting, preempt and pagefault counts).
+ */
+static struct kcoro *kcoro_suspend_check(const char *what)
+{
+	struct kcoro *co = kcoro_current();
+
+	if (WARN(!co, "kcoro: %s() called outside a coroutine\n", what))
+		return NULL;
+	might_sleep();
+	debug_check_no_locks_held();
+	return co;
+}
+
+/* Give the CPU back to main_co; returns when the scheduler resumes @co. */
+static void kcoro_switch_to_main(struct kcoro *co, enum kcoro_req req)
+{
+	unsigned long flags;
+
+	co->req = req;
+	local_irq_save(flags);
+	kcoro_switch(&co->ctx.sp, &co->rq->main_co.sp);
+	local_irq_restore(flags);
+}
+
+/**
+ * kcoro_yield() - let the other runnable coroutines of this CPU run
+ *
+ * The current coroutine goes to the tail of its run queue.  Must be called
+ * from a coroutine with no lock held.
+ */
+void kcoro_yield(void)
+{
+	struct kcoro *co = kcoro_suspend_check(__func__);
+
+	if (co)
+		kcoro_switch_to_main(co, KCORO_REQ_YIELD);
+}
+EXPORT_SYMBOL_GPL(kcoro_yield);
+
+/**
+ * kcoro_park() - suspend the current coroutine until it is unparked
+ *
+ * Each coroutine has one wake-up token, like a binary semaphore: if
+ * kcoro_unpark() was called since the last kcoro_park() returned, this
+ * consumes the token and returns at once; otherwise the coroutine sleeps
+ * until kcoro_unpark().  Wake-ups may be spurious, so callers re-check
+ * their condition in a loop.  Must be called from a coroutine with no lock
+ * held.
+ */
+void kcoro_park(void)
+{
+	struct kcoro *co = kcoro_suspend_check(__func__);
+
+	if (!co)
+		return;
+	/* Full barrier: orders the waker's stores before our re-check. */
+	if (atomic_xchg(&co->wake_token, 0))
+		return;
+	kcoro_switch_to_main(co, KCORO_REQ_PARK);
+	atomic_xchg(&co->wake_token, 0);
+}
+EXPORT_SYMBOL_GPL(kcoro_park);
+
+/**
+ * kcoro_unpark() - wake a parked coroutine
+ * @co: the coroutine
+ *
+ * Makes @co's wake-up token available; if @co is parked it becomes runnable
+ * on its CPU's scheduler (another CPU is woken as needed).  Wake-ups before
+ * the park are not lost.  Callable from any context, hard interrupts
+ * included.  The caller must guarantee that @co stays alive for the call
+ * (hold a reference, or a lock that @co takes before it can finish).
+ */
+void kcoro_unpark(struct kcoro *co)
+{
+	atomic_set(&co->wake_token, 1);
+	/* Pairs with the barrier between PARKED and the token re-check. */
+	smp_mb();
+	if (atomic_read(&co->state) == KCORO_PARKED &&
+	    atomic_cmpxchg(&co->state, KCORO_PARKED,
+			   KCORO_RUNNABLE) == KCORO_PARKED)
+		kcoro_enqueue(co);
+}
+EXPORT_SYMBOL_GPL(kcoro_unpark);
+
+/**
+ * kcoro_sleep_ns() - suspend the current coroutine for at least @ns
+ * @ns: time to sleep in nanoseconds
+ *
+ * Uses a high-resolution timer; the coroutine never wakes early.  Must be
+ * called from a coroutine with no lock held.
+ *
+ * Return: 0, or -EPERM outside a coroutine.
+ */
+int kcoro_sleep_ns(u64 ns)
+{
+	struct kcoro *co = kcoro_suspend_check(__func__);
+
+	if (!co)
+		return -EPERM;
+	WRITE_ONCE(co->sleep_done, false);
+	hrtimer_start(&co->timer, ns_to_ktime(ns), HRTIMER_MODE_REL);
+	while (!READ_ONCE(co->sleep_done))
+		kcoro_park();
+	/* Waits for a callback still running on another CPU. */
+	hrtimer_cancel(&co->timer);
+	return 0;
+}
+EXPORT_SYMBOL_GPL(kcoro_sleep_ns);
+
+/**
+ * kcoro_exit() - finish the current coroutine with a result
+ * @result: value returned by kcoro_join()
+ *
+ * Like returning @result from the coroutine body, from any depth.  The
+ * frames below are abandoned without unwinding: locks and resources held
+ * there leak.  Must be called from a coroutine with no lock held.
+ */
+void __noreturn kcoro_exit(long result)
+{
+	struct kcoro *co = kcoro_suspend_check(__func__);
+
+	if (!co)
+		panic("%s() called outside a coroutine\n", __func__);
+	co->result = result;
+	co->stack_dirty = true;
+	kcoro_switch_to_main(co, KCORO_REQ_EXIT);
+	panic("kcoro: coroutine %llu resumed after exit\n", co->id);
+}
+EXPORT_SYMBOL_GPL(kcoro_exit);
+
+/* Called by kcoro_entry_tramp on the coroutine's fresh stack. */
+void __noreturn kcoro_entry(struct kcoro *co)
+{
+	/* main_co switched here with interrupts off; a resume restores them. */
+	local_irq_enable();
+	co->result = co->fn(co->arg);
+	kcoro_switch_to_main(co, KCORO_REQ_EXIT);
+	panic("kcoro: coroutine %llu resumed after exit\n", co->id);
+}
+
+/* Scheduler side of the last switch: runs on the kthread's own stack. */
+void kcoro_finish(struct kcoro *co)
+{
+	kcoro_stack_free(co->ctx.stack, co->stack_dirty);
+	co->ctx.stack = NULL;
+	atomic_set_release(&co->state, KCORO_DEAD);
+	wake_up_all(&co->join_wq);
+	kcoro_put(co);
+}
+
+static int kcoro_wake_function(struct wait_queue_entry *wq_entry,
+			       unsigned int mode, int sync, void *key)
+{
+	/* The waiter removes the entry under the queue lock: co is alive. */
+	kcoro_unpark(wq_entry->private);
+	return 1;
+}
+
+/**
+ * kcoro_init_wait_entry() - prepare a wait-queue entry for a coroutine
+ * @wq_entry: entry, normally on the coroutine's stack
+ *
+ * A wake-up on the queue unparks the current coroutine instead of waking a
+ * task.  Used by kcoro_wait_event(); must be called from a coroutine.
+ */
+void kcoro_init_wait_entry(struct wait_queue_entry *wq_entry)
+{
+	struct kcoro *co = kcoro_current();
+
+	WARN_ON_ONCE(!co);
+	wq_entry->flags = 0;
+	wq_entry->private = co;
+	wq_entry->func = kcoro_wake_function;
+	INIT_LIST_HEAD(&wq_entry->entry);
+}
+EXPORT_SYMBOL_GPL(kcoro_init_wait_entry);
+
+/**
+ * kcoro_prepare_wait() - queue a coroutine's wait entry; see kcoro_wait_event()
+ * @wq_head: the wait queue
+ * @wq_entry: entry set up by kcoro_init_wait_entry()
+ *
+ * Unlike prepare_to_wait() this leaves the task state alone: the scheduler
+ * kthread keeps running other coroutines.
+ */
+void kcoro_prepare_wait(struct wait_queue_head *wq_head,
+			struct wait_queue_entry *wq_entry)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&wq_head->lock, flags);
+	if (list_empty(&wq_entry->entry))
+		__add_wait_queue_entry_tail(wq_head, wq_entry);
+	spin_unlock_irqrestore(&wq_head->lock, flags);
+}
+EXPORT_SYMBOL_GPL(kcoro_prepare_wait);
+
+/**
+ * kcoro_join() - wait for a coroutine to finish
+ * @co: the coroutine (the caller holds a reference)
+ *
+ * From a coroutine this suspends only the caller; from a thread it sleeps
+ * uninterruptibly.  Does not drop the caller's reference.
+ *
+ * Return: the coroutine's result, or -EDEADLK when a coroutine joins itself.
+ */
+long kcoro_join(struct kcoro *co)
+{
+	struct kcoro *self = kcoro_current();
+
+	if (self == co) {
+		WARN(1, "kcoro: coroutine %llu joins itself\n", co->id);
+		return -EDEADLK;
+	}
+	if (self)
+		kcoro_wait_event(co->join_wq, kcoro_done(co));
+	else
+		wait_event(co->join_wq, kcoro_done(co));
+	return co->result;
+}
+EXPORT_SYMBOL_GPL(kcoro_join);
+
+/**
+ * kcoro_get_stats() - read kcoro's global counters
+ * @stats: filled in
+ */
+void kcoro_get_stats(struct kcoro_stats *stats)
+{
+	stats->live = atomic_long_read(&kcoro_nr_live);
+	stats->stacks = kcoro_stack_count();
+	stats->cached_stacks = kcoro_stack_cached();
+	stats->spawned = atomic64_read(&kcoro_nr_spawned);
+	stats->switches = kcoro_sched_switches();
+}
+EXPORT_SYMBOL_GPL(kcoro_get_stats);
+
+/**
+ * kcoro_object_size() - bytes of one coroutine object, stack excluded
+ *
+ * Return: the size of the slab object; a coroutine also owns THREAD_SIZE
+ * bytes of stack while alive.
+ */
+size_t kcoro_object_size(void)
+{
+	return kmem_cache_size(kcoro_cachep);
+}
+EXPORT_SYMBOL_GPL(kcoro_object_size);
+
+/* A module going away must have joined its coroutines in its exit. */
+static int kcoro_module_notify(struct notifier_block *nb, unsigned long action,
+			       void *data)
+{
+	struct module *mod = data;
+	struct kcoro *co;
+
+	if (action != MODULE_STATE_GOING)
+		return NOTIFY_DONE;
+	spin_lock(&kcoro_all_lock);
+	list_for_each_entry(co, &kcoro_all, all_node) {
+		if (co->owner == mod && !kcoro_done(co)) {
+			WARN(1, "kcoro: module %s unloaded with live coroutine %llu (%ps)\n",
+			     mod->name, co->id, co->fn);
+			break;
+		}
+	}
+	spin_unlock(&kcoro_all_lock);
+	return NOTIFY_DONE;
+}
+
+static struct notifier_block kcoro_module_nb = {
+	.notifier_call = kcoro_module_notify,
+};
+
+static int __init kcoro_init(void)
+{
+	int ret;
+
+	kcoro_cachep = KMEM_CACHE(kcoro, SLAB_HWCACHE_ALIGN | SLAB_ACCOUNT);
+	if (!kcoro_cachep)
+		return -ENOMEM;
+	ret = register_module_notifier(&kcoro_module_nb);
+	if (ret)
+		goto err_cache;
+	ret = kcoro_sched_init();
+	if (ret)
+		goto err_notifier;
+	pr_info("kcoro: ready, %u scheduler(s), %lu-byte stacks\n",
+		num_online_cpus(), THREAD_SIZE);
+	return 0;
+
+err_notifier:
+	unregister_module_notifier(&kcoro_module_nb);
+err_cache:
+	kmem_cache_destroy(kcoro_cachep);
+	return ret;
+}
+
+static void __exit kcoro_exit_module(void)
+{
+	long live;
+
+	kcoro_sched_exit();
+	unregister_module_notifier(&kcoro_module_nb);
+	kcoro_stack_cache_drain();
+	live = atomic_long_read(&kcoro_nr_live);
+	if (live) {
+		/* Their owners broke the rules; leaking beats a use-after-free. */
+		pr_err("kcoro: %ld coroutine(s) still alive at unload, leaking them\n",
+		       live);
+		return;
+	}
+	kmem_cache_destroy(kcoro_cachep);
+}
+
+module_init(kcoro_init);
+module_exit(kcoro_exit_module);
+
+MODULE_LICENSE("GPL");
+MODULE_DESCRIPTION("kcoro: stackful coroutines for the kernel");
+MODULE_AUTHOR("The kcoro developers");

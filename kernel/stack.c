@@ -1,0 +1,108 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * kcoro stacks.
+ *
+ * Every coroutine stack is a THREAD_SIZE vmalloc area: vmalloc leaves an
+ * unmapped guard page between areas, so an overflow faults ("stack guard
+ * page was hit") instead of corrupting a neighbour.  While a coroutine runs
+ * its stack is the task stack of its scheduler kthread (current->stack), so
+ * the lowest word holds STACK_END_MAGIC like every task stack.
+ *
+ * Freed stacks are kept in a small cache, as kernel/fork.c does for task
+ * stacks, because vmalloc dominates the cost of a spawn.  A stack abandoned
+ * without unwinding (kcoro_exit()) may carry KASAN poison of the frames it
+ * never returned from; modules cannot unpoison it, so under KASAN such a
+ * stack is freed and a fresh (unpoisoned) one allocated instead.
+ */
+#include <linux/atomic.h>
+#include <linux/moduleparam.h>
+#include <linux/sched/task_stack.h>
+#include <linux/spinlock.h>
+#include <linux/string.h>
+#include <linux/vmalloc.h>
+#include <uapi/linux/magic.h>
+
+#include "internal.h"
+
+static unsigned int stack_cache_max = 256;
+module_param(stack_cache_max, uint, 0644);
+MODULE_PARM_DESC(stack_cache_max, "freed coroutine stacks kept for reuse");
+
+struct kcoro_free_stack {
+	unsigned long magic;	/* keeps STACK_END_MAGIC in place */
+	struct kcoro_free_stack *next;
+};
+
+static DEFINE_SPINLOCK(stack_cache_lock);
+static struct kcoro_free_stack *stack_cache;
+static atomic_long_t nr_stacks;
+static atomic_long_t nr_cached;
+
+void *kcoro_stack_alloc(void)
+{
+	struct kcoro_free_stack *fs;
+	unsigned long *stack;
+
+	spin_lock(&stack_cache_lock);
+	fs = stack_cache;
+	if (fs) {
+		stack_cache = fs->next;
+		atomic_long_dec(&nr_cached);
+	}
+	spin_unlock(&stack_cache_lock);
+	if (fs) {
+		stack = (unsigned long *)fs;
+	} else {
+		stack = __vmalloc(THREAD_SIZE, GFP_KERNEL);
+		if (!stack)
+			return NULL;
+		atomic_long_inc(&nr_stacks);
+	}
+	memset(stack, 0, sizeof(*fs));
+	*stack = STACK_END_MAGIC;
+	return stack;
+}
+
+void kcoro_stack_free(void *stack, bool dirty)
+{
+	struct kcoro_free_stack *fs = stack;
+
+	if (!(dirty && IS_ENABLED(CONFIG_KASAN)) &&
+	    atomic_long_read(&nr_cached) < READ_ONCE(stack_cache_max)) {
+		spin_lock(&stack_cache_lock);
+		fs->next = stack_cache;
+		stack_cache = fs;
+		atomic_long_inc(&nr_cached);
+		spin_unlock(&stack_cache_lock);
+		return;
+	}
+	vfree(stack);
+	atomic_long_dec(&nr_stacks);
+}
+
+void kcoro_stack_cache_drain(void)
+{
+	struct kcoro_free_stack *fs, *next;
+
+	spin_lock(&stack_cache_lock);
+	fs = stack_cache;
+	stack_cache = NULL;
+	atomic_long_set(&nr_cached, 0);
+	spin_unlock(&stack_cache_lock);
+
+	for (; fs; fs = next) {
+		next = fs->next;
+		vfree(fs);
+		atomic_long_dec(&nr_stacks);
+	}
+}
+
+long kcoro_stack_count(void)
+{
+	return atomic_long_read(&nr_stacks);
+}
+
+long kcoro_stack_cached(void)
+{
+	return atomic_long_read(&nr_cached);
+}
