@@ -37,7 +37,8 @@ define build_for
 	$(MAKE) -C $(2) M=$(OUT)/$(1) $(KBUILD_EXTRA) modules
 endef
 
-.PHONY: all modules clean setup demo check check-stock check-debug bench lint \
+.PHONY: all modules clean setup demo check check-stock check-debug check-overflow \
+	bench lint \
 	stock-build debug-build debug-kernel
 
 all modules:
@@ -75,6 +76,15 @@ check-stock: stock-build
 		-s $(TOP)/tools/testing/vm/stock.sh -o $(OUT)/stock.log \
 		-f $(OUT)/stock/kcoro.ko -f $(OUT)/stock/kcoro_demo.ko
 
+# A coroutine stack overflow must hit the guard page and be reported with
+# a trace through the coroutine, never corrupt memory.
+check-overflow: stock-build
+	$(VM)/kcoro-vm -k $$($(VM)/stock-kernel.sh image) -t $(VM_TIMEOUT) \
+		-s $(TOP)/tools/testing/vm/overflow.sh -o $(OUT)/overflow.log \
+		-f $(OUT)/stock/kcoro.ko -f $(OUT)/stock/kcoro_overflow.ko \
+		-e 'BUG: TASK stack guard page was hit' \
+		-e 'kcoro_overflow_recurse' -e 'kcoro_entry_tramp'
+
 check-debug: debug-build
 	tree=$$(cat $(OUT)/debug-tree.path); \
 	$(VM)/kcoro-vm -k $$tree/arch/x86/boot/bzImage -t $(VM_TIMEOUT) \
@@ -86,7 +96,7 @@ check-debug: debug-build
 lint: debug-build
 	$(TOP)/tools/lint.sh $(KDIR) $$(cat $(OUT)/debug-tree.path)
 
-check: lint check-stock check-debug
+check: lint check-stock check-overflow check-debug
 	@echo "kcoro: make check: all passed"
 
 bench: stock-build

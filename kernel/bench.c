@@ -1,3 +1,621 @@
 // SPDX-License-Identifier: GPL-2.0
+/*
+ * kcoro benchmark ("make bench"): loading this module measures coroutines
+ * against the kernel's own mechanisms, side by side in one boot, and prints
+ * a table:
+ *  - a hand-off between two coroutines of one CPU (kcoro_yield(), and
+ *    kcoro_park()/kcoro_unpark()) against two kthreads of one CPU handing
+ *    over with complete()/wait_for_completion();
+ *  - spawning and joining a coroutine, from a kthread and from a coroutine,
+ *    against kthread_run()+kthread_stop() and queue_work()+flush_work();
+ *  - the memory an idle coroutine costs, against an idle kthread.
+ *
+ * All timed work runs on one CPU, driven by a kthread bound there.  Each
+ * measurement is calibrated to take about BENCH_TARGET_NS and the best of
+ * BENCH_RUNS runs is kept.  Under QEMU TCG the CPU is emulated, so only the
+ * ratios mean something.  This is not a test: the module loads (and can be
+ * unloaded) whatever it measures.
+ */
+#define pr_fmt(fmt) "kcoro_bench: " fmt
+
+#include <linux/atomic.h>
+#include <linux/completion.h>
+#include <linux/cpumask.h>
+#include <linux/delay.h>
+#include <linux/err.h>
+#include <linux/kcoro.h>
+#include <linux/kthread.h>
+#include <linux/math64.h>
+#include <linux/minmax.h>
+#include <linux/mm.h>
 #include <linux/module.h>
+#include <linux/rcupdate.h>
+#include <linux/sched.h>
+#include <linux/slab.h>
+#include <linux/thread_info.h>
+#include <linux/timekeeping.h>
+#include <linux/vmstat.h>
+#include <linux/workqueue.h>
+
+#define BENCH_RUNS		3
+#define BENCH_TARGET_NS		(500 * NSEC_PER_MSEC)
+#define BENCH_CALIB_NS		(100 * NSEC_PER_MSEC)
+#define BENCH_MIN_OPS		16ULL
+#define BENCH_MAX_OPS		(1ULL << 28)
+
+#define MEM_COROS		1000
+#define MEM_KTHREADS		200
+
+/* The CPU every timed coroutine and kthread runs on. */
+static int bench_cpu;
+static DECLARE_COMPLETION(bench_done);
+
+/**
+ * struct bench_result - best run of one measurement
+ * @ops: operations per run
+ * @ns: duration of the fastest run
+ * @err: 0, or why the measurement failed
+ */
+struct bench_result {
+	u64 ops;
+	u64 ns;
+	int err;
+};
+
+/* The body of an idle kthread: sleep until kthread_stop(). */
+static int bench_kthread_idle(void)
+{
+	for (;;) {
+		set_current_state(TASK_INTERRUPTIBLE);
+		if (kthread_should_stop())
+			break;
+		schedule();
+	}
+	__set_current_state(TASK_RUNNING);
+	return 0;
+}
+
+static int bench_kthread_nop_fn(void *arg)
+{
+	return bench_kthread_idle();
+}
+
+static long bench_coro_nop_fn(void *arg)
+{
+	return 0;
+}
+
+/* Start a kthread bound to @cpu; it runs once woken. */
+static struct task_struct *bench_kthread_on(int (*fn)(void *), void *arg,
+					    int cpu, const char *name)
+{
+	struct task_struct *t;
+
+	t = kthread_create(fn, arg, "%s", name);
+	if (!IS_ERR(t))
+		kthread_bind(t, cpu);
+	return t;
+}
+
+/*
+ * Hand-off between two coroutines.  Both park until the driver sets @turn
+ * to 0 (or to -2 to cancel), so the timed part starts with both on the run
+ * queue.
+ */
+struct bench_pingpong {
+	struct kcoro *co[2];
+	u64 rounds;
+	atomic_t turn;
+	atomic_t running;
+	atomic64_t start;
+	u64 end;
+};
+
+struct bench_player {
+	struct bench_pingpong *pp;
+	int me;
+};
+
+static bool bench_wait_start(struct bench_pingpong *pp)
+{
+	while (atomic_read_acquire(&pp->turn) == -1)
+		kcoro_park();
+	if (atomic_read(&pp->turn) < 0)
+		return false;
+	atomic64_cmpxchg(&pp->start, 0, ktime_get_ns());
+	return true;
+}
+
+static void bench_player_done(struct bench_pingpong *pp)
+{
+	if (atomic_dec_and_test(&pp->running))
+		pp->end = ktime_get_ns();
+}
+
+/* kcoro_yield() in a loop: with two coroutines each yield is a hand-off. */
+static long bench_yield_fn(void *arg)
+{
+	struct bench_player *p = arg;
+	struct bench_pingpong *pp = p->pp;
+	u64 i;
+
+	if (!bench_wait_start(pp))
+		return -ECANCELED;
+	for (i = 0; i < pp->rounds; i++)
+		kcoro_yield();
+	bench_player_done(pp);
+	return 0;
+}
+
+/* Pass the ball with kcoro_unpark(); wait for it in kcoro_park(). */
+static long bench_park_fn(void *arg)
+{
+	struct bench_player *p = arg;
+	struct bench_pingpong *pp = p->pp;
+	u64 i;
+
+	if (!bench_wait_start(pp))
+		return -ECANCELED;
+	for (i = 0; i < pp->rounds; i++) {
+		while (atomic_read_acquire(&pp->turn) != p->me)
+			kcoro_park();
+		atomic_set_release(&pp->turn, !p->me);
+		kcoro_unpark(pp->co[!p->me]);
+	}
+	bench_player_done(pp);
+	return 0;
+}
+
+static int bench_coro_pair(long (*fn)(void *), u64 ops, u64 *ns)
+{
+	struct bench_pingpong pp = {
+		.rounds = ops / 2,
+		.turn = ATOMIC_INIT(-1),
+		.running = ATOMIC_INIT(2),
+		.start = ATOMIC64_INIT(0),
+	};
+	struct bench_player p[2] = { { &pp, 0 }, { &pp, 1 } };
+	struct kcoro_attr attr = { .cpu = bench_cpu };
+	int i, ret = 0;
+
+	for (i = 0; i < 2; i++) {
+		pp.co[i] = kcoro_spawn(fn, &p[i], &attr);
+		if (IS_ERR(pp.co[i])) {
+			ret = PTR_ERR(pp.co[i]);
+			if (i) {
+				atomic_set_release(&pp.turn, -2);
+				kcoro_unpark(pp.co[0]);
+				kcoro_join(pp.co[0]);
+				kcoro_put(pp.co[0]);
+			}
+			return ret;
+		}
+	}
+	atomic_set_release(&pp.turn, 0);
+	kcoro_unpark(pp.co[0]);
+	kcoro_unpark(pp.co[1]);
+	for (i = 0; i < 2; i++) {
+		long res = kcoro_join(pp.co[i]);
+
+		if (res && !ret)
+			ret = res;
+		kcoro_put(pp.co[i]);
+	}
+	*ns = pp.end - atomic64_read(&pp.start);
+	return ret;
+}
+
+static int bench_coro_yield(u64 ops, u64 *ns)
+{
+	return bench_coro_pair(bench_yield_fn, ops, ns);
+}
+
+static int bench_coro_park(u64 ops, u64 *ns)
+{
+	return bench_coro_pair(bench_park_fn, ops, ns);
+}
+
+/* Hand-off between two kthreads of one CPU with completions. */
+struct bench_kpingpong {
+	struct completion go[2];
+	struct completion done;
+	u64 rounds;
+	u64 start;
+	u64 end;
+};
+
+struct bench_kplayer {
+	struct bench_kpingpong *kp;
+	int me;
+};
+
+static int bench_kplayer_fn(void *arg)
+{
+	struct bench_kplayer *p = arg;
+	struct bench_kpingpong *kp = p->kp;
+	u64 i;
+
+	if (p->me == 0) {
+		kp->start = ktime_get_ns();
+		for (i = 0; i < kp->rounds; i++) {
+			complete(&kp->go[1]);
+			wait_for_completion(&kp->go[0]);
+		}
+		kp->end = ktime_get_ns();
+		complete(&kp->done);
+	} else {
+		for (i = 0; i < kp->rounds; i++) {
+			wait_for_completion(&kp->go[1]);
+			complete(&kp->go[0]);
+		}
+	}
+	return bench_kthread_idle();
+}
+
+static int bench_kthread_pair(u64 ops, u64 *ns)
+{
+	struct bench_kpingpong kp = { .rounds = ops / 2 };
+	struct bench_kplayer p[2] = { { &kp, 0 }, { &kp, 1 } };
+	struct task_struct *t[2];
+	int i;
+
+	init_completion(&kp.go[0]);
+	init_completion(&kp.go[1]);
+	init_completion(&kp.done);
+	for (i = 0; i < 2; i++) {
+		t[i] = bench_kthread_on(bench_kplayer_fn, &p[i], bench_cpu,
+					i ? "kcoro_bench_pp1" : "kcoro_bench_pp0");
+		if (IS_ERR(t[i])) {
+			if (i)
+				kthread_stop(t[0]);
+			return PTR_ERR(t[i]);
+		}
+	}
+	wake_up_process(t[1]);
+	wake_up_process(t[0]);
+	wait_for_completion(&kp.done);
+	kthread_stop(t[0]);
+	kthread_stop(t[1]);
+	*ns = kp.end - kp.start;
+	return 0;
+}
+
+/* kcoro_spawn() + kcoro_join() of an empty coroutine on bench_cpu. */
+static int bench_spawn_loop(u64 ops, u64 *ns)
+{
+	struct kcoro_attr attr = { .cpu = bench_cpu };
+	struct kcoro *co;
+	u64 start, i;
+
+	start = ktime_get_ns();
+	for (i = 0; i < ops; i++) {
+		co = kcoro_spawn(bench_coro_nop_fn, NULL, &attr);
+		if (IS_ERR(co))
+			return PTR_ERR(co);
+		kcoro_join(co);
+		kcoro_put(co);
+	}
+	*ns = ktime_get_ns() - start;
+	return 0;
+}
+
+struct bench_spawner {
+	u64 ops;
+	u64 ns;
+};
+
+static long bench_spawner_fn(void *arg)
+{
+	struct bench_spawner *s = arg;
+
+	return bench_spawn_loop(s->ops, &s->ns);
+}
+
+/* The same loop in a parent coroutine: kcoro_join() parks the parent. */
+static int bench_coro_spawn_in_coro(u64 ops, u64 *ns)
+{
+	struct bench_spawner s = { .ops = ops };
+	struct kcoro_attr attr = { .cpu = bench_cpu };
+	struct kcoro *co;
+	long ret;
+
+	co = kcoro_spawn(bench_spawner_fn, &s, &attr);
+	if (IS_ERR(co))
+		return PTR_ERR(co);
+	ret = kcoro_join(co);
+	kcoro_put(co);
+	*ns = s.ns;
+	return ret;
+}
+
+static int bench_kthread_spawn(u64 ops, u64 *ns)
+{
+	struct task_struct *t;
+	u64 start, i;
+
+	start = ktime_get_ns();
+	for (i = 0; i < ops; i++) {
+		t = kthread_run(bench_kthread_nop_fn, NULL, "kcoro_bench_nop");
+		if (IS_ERR(t))
+			return PTR_ERR(t);
+		kthread_stop(t);
+	}
+	*ns = ktime_get_ns() - start;
+	return 0;
+}
+
+static struct work_struct bench_work;
+
+static void bench_work_fn(struct work_struct *work)
+{
+}
+
+static int bench_work_spawn(u64 ops, u64 *ns)
+{
+	u64 start, i;
+
+	start = ktime_get_ns();
+	for (i = 0; i < ops; i++) {
+		INIT_WORK(&bench_work, bench_work_fn);
+		queue_work(system_wq, &bench_work);
+		flush_work(&bench_work);
+	}
+	*ns = ktime_get_ns() - start;
+	return 0;
+}
+
+/*
+ * Find an operation count that takes about BENCH_TARGET_NS, then keep the
+ * fastest of BENCH_RUNS runs of that many operations.
+ */
+static void bench_measure(int (*run)(u64 ops, u64 *ns),
+			  struct bench_result *res)
+{
+	u64 ops = BENCH_MIN_OPS, ns = 0;
+	int i;
+
+	res->ns = U64_MAX;
+	for (;;) {
+		res->err = run(ops, &ns);
+		if (res->err)
+			return;
+		if (ns >= BENCH_CALIB_NS || ops >= BENCH_MAX_OPS)
+			break;
+		ops *= 4;
+	}
+	ops = div64_u64(ops * BENCH_TARGET_NS, max(ns, 1ULL));
+	ops = round_up(clamp(ops, BENCH_MIN_OPS, BENCH_MAX_OPS), 2);
+	res->ops = ops;
+	for (i = 0; i < BENCH_RUNS; i++) {
+		res->err = run(ops, &ns);
+		if (res->err)
+			return;
+		res->ns = min(res->ns, ns);
+	}
+}
+
+/* Picoseconds per operation. */
+static u64 bench_ps(const struct bench_result *res)
+{
+	return div64_u64(res->ns * 1000, max(res->ops, 1ULL));
+}
+
+/* One row: @a (kcoro) against @b (the kernel's mechanism); ratio b / a. */
+static void bench_row(const char *a_name, const struct bench_result *a,
+		      const char *b_name, const struct bench_result *b)
+{
+	u64 a_ps, b_ps, r10;
+
+	if (a->err || b->err) {
+		pr_info("%-40s failed (%d)  vs %-28s failed (%d)\n",
+			a_name, a->err, b_name, b->err);
+		return;
+	}
+	a_ps = bench_ps(a);
+	b_ps = bench_ps(b);
+	r10 = div64_u64(b_ps * 10 + a_ps / 2, max(a_ps, 1ULL));
+	pr_info("%-40s %10llu ns   vs %-28s %10llu ns   ratio %4llu.%01llux\n",
+		a_name, a_ps / 1000, b_name, b_ps / 1000, r10 / 10, r10 % 10);
+}
+
+/* Memory: idle coroutines and idle kthreads, from the free page count. */
+struct bench_mem {
+	long coro_bytes;	/* per idle coroutine, measured */
+	long kthread_bytes;	/* per idle kthread, measured */
+	long fresh_stacks;	/* stacks vmalloc'ed for the coroutines */
+	long cached_stacks;	/* stacks in kcoro's cache before */
+	int err;
+};
+
+static atomic_t mem_started;
+static bool mem_stop;
+
+static long bench_free_bytes(void)
+{
+	/* Let RCU-deferred frees and the per-CPU page lists settle first. */
+	rcu_barrier();
+	msleep(200);
+	return global_zone_page_state(NR_FREE_PAGES) << PAGE_SHIFT;
+}
+
+static void bench_wait_started(int n)
+{
+	while (atomic_read(&mem_started) < n)
+		msleep(10);
+}
+
+static long bench_idle_coro_fn(void *arg)
+{
+	atomic_inc(&mem_started);
+	while (!smp_load_acquire(&mem_stop))
+		kcoro_park();
+	return 0;
+}
+
+static int bench_idle_kthread_fn(void *arg)
+{
+	atomic_inc(&mem_started);
+	return bench_kthread_idle();
+}
+
+static void bench_mem_coros(struct bench_mem *m)
+{
+	struct kcoro_attr attr = { .cpu = bench_cpu };
+	struct kcoro_stats before, after;
+	struct kcoro **co;
+	long free;
+	int i, n;
+
+	co = kcalloc(MEM_COROS, sizeof(*co), GFP_KERNEL);
+	if (!co) {
+		m->err = -ENOMEM;
+		return;
+	}
+	atomic_set(&mem_started, 0);
+	WRITE_ONCE(mem_stop, false);
+	kcoro_get_stats(&before);
+	free = bench_free_bytes();
+	for (n = 0; n < MEM_COROS; n++) {
+		co[n] = kcoro_spawn(bench_idle_coro_fn, NULL, &attr);
+		if (IS_ERR(co[n])) {
+			m->err = PTR_ERR(co[n]);
+			break;
+		}
+	}
+	bench_wait_started(n);
+	if (!m->err) {
+		m->coro_bytes = (free - bench_free_bytes()) / n;
+		kcoro_get_stats(&after);
+		m->fresh_stacks = after.stacks - before.stacks;
+		m->cached_stacks = before.cached_stacks;
+	}
+	smp_store_release(&mem_stop, true);
+	for (i = 0; i < n; i++)
+		kcoro_unpark(co[i]);
+	for (i = 0; i < n; i++) {
+		kcoro_join(co[i]);
+		kcoro_put(co[i]);
+	}
+	kfree(co);
+}
+
+static void bench_mem_kthreads(struct bench_mem *m)
+{
+	struct task_struct **t;
+	long free;
+	int i, n;
+
+	t = kcalloc(MEM_KTHREADS, sizeof(*t), GFP_KERNEL);
+	if (!t) {
+		m->err = -ENOMEM;
+		return;
+	}
+	atomic_set(&mem_started, 0);
+	free = bench_free_bytes();
+	for (n = 0; n < MEM_KTHREADS; n++) {
+		t[n] = kthread_run(bench_idle_kthread_fn, NULL,
+				   "kcoro_bench_idle");
+		if (IS_ERR(t[n])) {
+			m->err = PTR_ERR(t[n]);
+			break;
+		}
+	}
+	bench_wait_started(n);
+	if (!m->err)
+		m->kthread_bytes = (free - bench_free_bytes()) / n;
+	for (i = 0; i < n; i++)
+		kthread_stop(t[i]);
+	kfree(t);
+}
+
+static void bench_mem_row(const struct bench_mem *m)
+{
+	u64 r10;
+
+	if (m->err || m->coro_bytes <= 0 || m->kthread_bytes <= 0) {
+		pr_info("memory measurement failed (%d): %ld B per coroutine, %ld B per kthread\n",
+			m->err, m->coro_bytes, m->kthread_bytes);
+		return;
+	}
+	r10 = div64_u64(m->kthread_bytes * 10ULL + m->coro_bytes / 2,
+			m->coro_bytes);
+	pr_info("%-40s %10ld B    vs %-28s %10ld B    ratio %4llu.%01llux\n",
+		"memory per idle coroutine", m->coro_bytes,
+		"memory per idle kthread", m->kthread_bytes,
+		r10 / 10, r10 % 10);
+	pr_info("  coroutine in theory: kcoro_object_size() %zu + THREAD_SIZE %lu = %zu B\n",
+		kcoro_object_size(), THREAD_SIZE,
+		kcoro_object_size() + THREAD_SIZE);
+	pr_info("  (%d coroutines, %ld fresh vmalloc'ed stacks, %ld were cached; %d kthreads; drop in NR_FREE_PAGES / count)\n",
+		MEM_COROS, m->fresh_stacks, m->cached_stacks, MEM_KTHREADS);
+}
+
+static int bench_main(void *unused)
+{
+	struct bench_result yield, park, kpp, sp_thread, sp_coro, sp_kthread,
+			    sp_work;
+	struct bench_mem mem = { };
+
+	/* First, while kcoro's stack cache is still empty. */
+	bench_mem_coros(&mem);
+	if (!mem.err)
+		bench_mem_kthreads(&mem);
+
+	bench_measure(bench_coro_yield, &yield);
+	bench_measure(bench_coro_park, &park);
+	bench_measure(bench_kthread_pair, &kpp);
+	bench_measure(bench_spawn_loop, &sp_thread);
+	bench_measure(bench_coro_spawn_in_coro, &sp_coro);
+	bench_measure(bench_kthread_spawn, &sp_kthread);
+	bench_measure(bench_work_spawn, &sp_work);
+
+	pr_info("QEMU TCG (emulated CPU): absolute times mean little, compare the ratios; cpu%d, best of %d runs of ~%llu ms each\n",
+		bench_cpu, BENCH_RUNS, BENCH_TARGET_NS / NSEC_PER_MSEC);
+	pr_info("%-40s %13s   vs %-28s %13s   ratio\n",
+		"kcoro", "per op", "kernel", "per op");
+	bench_row("yield ping-pong, 2 coroutines (switch)", &yield,
+		  "completion ping-pong, 2 kt", &kpp);
+	bench_row("park/unpark ping-pong, 2 coroutines", &park,
+		  "completion ping-pong, 2 kt", &kpp);
+	bench_row("spawn+join from a kthread", &sp_thread,
+		  "kthread_run+kthread_stop", &sp_kthread);
+	bench_row("spawn+join from a coroutine (same CPU)", &sp_coro,
+		  "kthread_run+kthread_stop", &sp_kthread);
+	bench_row("spawn+join from a kthread", &sp_thread,
+		  "queue_work+flush_work", &sp_work);
+	bench_row("spawn+join from a coroutine (same CPU)", &sp_coro,
+		  "queue_work+flush_work", &sp_work);
+	bench_mem_row(&mem);
+	pr_info("done\n");
+
+	kthread_complete_and_exit(&bench_done, 0);
+}
+
+static int __init kcoro_bench_init(void)
+{
+	struct task_struct *t;
+	unsigned long left;
+
+	bench_cpu = cpumask_last(cpu_online_mask);
+	t = bench_kthread_on(bench_main, NULL, bench_cpu, "kcoro_bench");
+	if (IS_ERR(t)) {
+		pr_err("cannot start: %ld\n", PTR_ERR(t));
+		return 0;
+	}
+	wake_up_process(t);
+	/* Wake up now and then, so the hung-task detector stays quiet. */
+	do {
+		left = wait_for_completion_timeout(&bench_done, 10 * HZ);
+	} while (!left);
+	return 0;
+}
+
+static void __exit kcoro_bench_exit(void)
+{
+}
+
+module_init(kcoro_bench_init);
+module_exit(kcoro_bench_exit);
+
 MODULE_LICENSE("GPL");
+MODULE_DESCRIPTION("kcoro benchmark: coroutines against kthreads and workqueues");

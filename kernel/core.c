@@ -39,9 +39,10 @@ struct kcoro *kcoro_current(void)
 	/*
 	 * A scheduler kthread is bound to its CPU, so if current is this
 	 * CPU's scheduler, rq cannot change under us.  Any other task may
-	 * migrate, but then it is not rq->task either.
+	 * migrate, but then it is not rq->task either.  An interrupt taken
+	 * while a coroutine runs is not the coroutine.
 	 */
-	if (READ_ONCE(rq->task) != current)
+	if (!in_task() || READ_ONCE(rq->task) != current)
 		return NULL;
 	return READ_ONCE(rq->curr);
 }

@@ -70,8 +70,14 @@ void kcoro_enqueue(struct kcoro *co)
 		if (likely(rq->online && READ_ONCE(co->cpu) == cpu))
 			break;
 		spin_unlock_irqrestore(&rq->lock, flags);
-		if (!rq->online)
-			cmpxchg(&co->cpu, cpu, kcoro_pick_cpu(KCORO_CPU_ANY));
+		if (!READ_ONCE(rq->online)) {
+			int target = kcoro_pick_cpu(KCORO_CPU_ANY);
+
+			/* No scheduler at all: only a broken unload gets here. */
+			if (WARN_ON_ONCE(target < 0))
+				return;
+			cmpxchg(&co->cpu, cpu, target);
+		}
 	}
 	list_add_tail(&co->rq_node, &rq->queue);
 	rq->nr_queued++;
