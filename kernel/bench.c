@@ -19,6 +19,7 @@
 #define pr_fmt(fmt) "kcoro_bench: " fmt
 
 #include <linux/atomic.h>
+#include <linux/bits.h>
 #include <linux/completion.h>
 #include <linux/cpumask.h>
 #include <linux/delay.h>
@@ -38,10 +39,11 @@
 #include <linux/workqueue.h>
 
 #define BENCH_RUNS		3
-#define BENCH_TARGET_NS		(500 * NSEC_PER_MSEC)
-#define BENCH_CALIB_NS		(100 * NSEC_PER_MSEC)
+#define BENCH_TARGET_MS		500ULL
+#define BENCH_TARGET_NS		(BENCH_TARGET_MS * NSEC_PER_MSEC)
+#define BENCH_CALIB_NS		(BENCH_TARGET_NS / 5)
 #define BENCH_MIN_OPS		16ULL
-#define BENCH_MAX_OPS		(1ULL << 28)
+#define BENCH_MAX_OPS		BIT_ULL(28)
 
 #define MEM_COROS		1000
 #define MEM_KTHREADS		200
@@ -441,12 +443,13 @@ static long bench_free_bytes(void)
 static void bench_wait_started(int n)
 {
 	while (atomic_read(&mem_started) < n)
-		msleep(10);
+		msleep(20);
 }
 
 static long bench_idle_coro_fn(void *arg)
 {
 	atomic_inc(&mem_started);
+	/* Pairs with the release in bench_mem_coros(). */
 	while (!smp_load_acquire(&mem_stop))
 		kcoro_park();
 	return 0;
@@ -489,6 +492,7 @@ static void bench_mem_coros(struct bench_mem *m)
 		m->fresh_stacks = after.stacks - before.stacks;
 		m->cached_stacks = before.cached_stacks;
 	}
+	/* Pairs with the acquire in bench_idle_coro_fn(). */
 	smp_store_release(&mem_stop, true);
 	for (i = 0; i < n; i++)
 		kcoro_unpark(co[i]);
@@ -570,7 +574,7 @@ static int bench_main(void *unused)
 	bench_measure(bench_work_spawn, &sp_work);
 
 	pr_info("QEMU TCG (emulated CPU): absolute times mean little, compare the ratios; cpu%d, best of %d runs of ~%llu ms each\n",
-		bench_cpu, BENCH_RUNS, BENCH_TARGET_NS / NSEC_PER_MSEC);
+		bench_cpu, BENCH_RUNS, BENCH_TARGET_MS);
 	pr_info("%-40s %13s   vs %-28s %13s   ratio\n",
 		"kcoro", "per op", "kernel", "per op");
 	bench_row("yield ping-pong, 2 coroutines (switch)", &yield,

@@ -282,27 +282,68 @@ void kcoro_unpark(struct kcoro *co)
 EXPORT_SYMBOL_GPL(kcoro_unpark);
 
 /**
+ * kcoro_cancel() - ask a coroutine to stop
+ * @co: the coroutine (the caller holds a reference)
+ *
+ * Marks @co cancelled and wakes it if it is parked.  Cancellation is
+ * cooperative: kcoro's cancellable suspension points (kcoro_sleep_ns(), and
+ * the channel operations) return -ECANCELED from then on, and a body can
+ * poll kcoro_cancelled().  Cancelling twice, or a finished coroutine, does
+ * nothing.  Callable from any context.
+ */
+void kcoro_cancel(struct kcoro *co)
+{
+	if (kcoro_done(co) || test_and_set_bit(KCORO_FLAG_CANCELLED, &co->flags))
+		return;
+	kcoro_unpark(co);
+}
+EXPORT_SYMBOL_GPL(kcoro_cancel);
+
+/**
+ * kcoro_cancelled() - has the current coroutine been cancelled?
+ *
+ * Return: true once kcoro_cancel() was called on the current coroutine;
+ * false outside a coroutine.
+ */
+bool kcoro_cancelled(void)
+{
+	struct kcoro *co = kcoro_current();
+
+	return co && test_bit(KCORO_FLAG_CANCELLED, &co->flags);
+}
+EXPORT_SYMBOL_GPL(kcoro_cancelled);
+
+/**
  * kcoro_sleep_ns() - suspend the current coroutine for at least @ns
  * @ns: time to sleep in nanoseconds
  *
- * Uses a high-resolution timer; the coroutine never wakes early.  Must be
- * called from a coroutine with no lock held.
+ * Uses a high-resolution timer; the coroutine never wakes early unless it
+ * is cancelled.  Must be called from a coroutine with no lock held.
  *
- * Return: 0, or -EPERM outside a coroutine.
+ * Return: 0 after the full time, -ECANCELED if the coroutine was cancelled
+ * (before or during the sleep), -EPERM outside a coroutine.
  */
 int kcoro_sleep_ns(u64 ns)
 {
 	struct kcoro *co = kcoro_suspend_check(__func__);
+	int ret = 0;
 
 	if (!co)
 		return -EPERM;
+	if (test_bit(KCORO_FLAG_CANCELLED, &co->flags))
+		return -ECANCELED;
 	WRITE_ONCE(co->sleep_done, false);
 	hrtimer_start(&co->timer, ns_to_ktime(ns), HRTIMER_MODE_REL);
-	while (!READ_ONCE(co->sleep_done))
+	while (!READ_ONCE(co->sleep_done)) {
+		if (test_bit(KCORO_FLAG_CANCELLED, &co->flags)) {
+			ret = -ECANCELED;
+			break;
+		}
 		kcoro_park();
+	}
 	/* Waits for a callback still running on another CPU. */
 	hrtimer_cancel(&co->timer);
-	return 0;
+	return ret;
 }
 EXPORT_SYMBOL_GPL(kcoro_sleep_ns);
 

@@ -41,6 +41,11 @@ enum {
 	KCORO_DEAD,		/* finished; result valid */
 };
 
+/* co->flags bits */
+enum {
+	KCORO_FLAG_CANCELLED,
+};
+
 struct kcoro_rq;
 
 struct kcoro {
@@ -52,6 +57,7 @@ struct kcoro {
 	struct kcoro_rq *rq;		/* scheduler running it (while RUNNING) */
 	struct list_head rq_node;
 	refcount_t ref;
+	unsigned long flags;		/* KCORO_FLAG_* bits */
 	bool stack_dirty;		/* left without unwinding (kcoro_exit) */
 	bool sleep_done;
 	kcoro_fn_t fn;

@@ -74,6 +74,8 @@ void __noreturn kcoro_exit(long result);
 void kcoro_park(void);
 void kcoro_unpark(struct kcoro *co);
 int kcoro_sleep_ns(u64 ns);
+void kcoro_cancel(struct kcoro *co);
+bool kcoro_cancelled(void);
 u64 kcoro_id(const struct kcoro *co);
 int kcoro_cpu(const struct kcoro *co);
 
@@ -81,7 +83,7 @@ int kcoro_cpu(const struct kcoro *co);
  * kcoro_msleep() - suspend the current coroutine for at least @ms ms
  * @ms: time to sleep in milliseconds
  *
- * Return: 0.
+ * Return: 0, or -ECANCELED if the coroutine is cancelled.
  */
 static inline int kcoro_msleep(unsigned int ms)
 {

@@ -8,13 +8,21 @@
  */
 #include <linux/kcoro.h>
 #include <linux/module.h>
+#include <linux/moduleparam.h>
 #include <linux/string.h>
+
+/* Far deeper than any stack: the guard page is hit long before. */
+static unsigned long max_depth = 1UL << 20;
+module_param(max_depth, ulong, 0444);
+MODULE_PARM_DESC(max_depth, "recursion depth limit");
 
 static noinline long kcoro_overflow_recurse(unsigned long depth)
 {
 	volatile char pad[256];
 
 	memset((char *)pad, (int)depth, sizeof(pad));
+	if (depth >= max_depth)
+		return pad[0];
 	return kcoro_overflow_recurse(depth + 1) + pad[depth % sizeof(pad)];
 }
 
