@@ -209,17 +209,6 @@ static struct kcoro *kcoro_suspend_check(const char *what)
 	return co;
 }
 
-/* Give the CPU back to main_co; returns when the scheduler resumes @co. */
-static void kcoro_switch_to_main(struct kcoro *co, enum kcoro_req req)
-{
-	unsigned long flags;
-
-	co->req = req;
-	local_irq_save(flags);
-	kcoro_switch(&co->ctx.sp, &co->rq->main_co.sp);
-	local_irq_restore(flags);
-}
-
 /**
  * kcoro_yield() - let the other runnable coroutines of this CPU run
  *
@@ -231,7 +220,7 @@ void kcoro_yield(void)
 	struct kcoro *co = kcoro_suspend_check(__func__);
 
 	if (co)
-		kcoro_switch_to_main(co, KCORO_REQ_YIELD);
+		kcoro_yield_cpu(co);
 }
 EXPORT_SYMBOL_GPL(kcoro_yield);
 
@@ -254,7 +243,19 @@ void kcoro_park(void)
 	/* Full barrier: orders the waker's stores before our re-check. */
 	if (atomic_xchg(&co->wake_token, 0))
 		return;
-	kcoro_switch_to_main(co, KCORO_REQ_PARK);
+	atomic_set(&co->state, KCORO_PARKED);
+	/*
+	 * Dekker with kcoro_unpark(): we publish PARKED then look for a
+	 * token, it publishes the token then looks for PARKED.  One of us
+	 * sees the other; the cmpxchg picks who makes us runnable again.
+	 * If the waker wins, we are queued on our own CPU before we have
+	 * switched away, which is fine: only this kthread runs us.
+	 */
+	smp_mb();
+	if (!atomic_read(&co->wake_token) ||
+	    atomic_cmpxchg(&co->state, KCORO_PARKED,
+			   KCORO_RUNNING) != KCORO_PARKED)
+		kcoro_reschedule(co);
 	atomic_xchg(&co->wake_token, 0);
 }
 EXPORT_SYMBOL_GPL(kcoro_park);

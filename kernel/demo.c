@@ -162,6 +162,11 @@ static int demo_pingpong(void)
 	}
 	atomic_set_release(&game.turn, 0);
 	kcoro_unpark(game.player[0]);
+	/*
+	 * Each player unparks the other, so both references are dropped only
+	 * once both have finished: a coroutine must stay alive for as long
+	 * as someone may still unpark it.
+	 */
 	for (i = 0; i < 2; i++) {
 		long hits = kcoro_join(game.player[i]);
 
@@ -169,8 +174,9 @@ static int demo_pingpong(void)
 			  i, kcoro_cpu(game.player[i]), hits);
 		if (hits != PINGPONG_ROUNDS)
 			ret = -EIO;
-		kcoro_put(game.player[i]);
 	}
+	for (i = 0; i < 2; i++)
+		kcoro_put(game.player[i]);
 	return ret;
 }
 

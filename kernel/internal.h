@@ -8,6 +8,7 @@
 #include <linux/kcoro.h>
 #include <linux/hrtimer.h>
 #include <linux/list.h>
+#include <linux/llist.h>
 #include <linux/percpu.h>
 #include <linux/refcount.h>
 #include <linux/spinlock.h>
@@ -26,11 +27,10 @@ struct kcoro_context {
 	void *stack;
 };
 
-/* What a coroutine asks its scheduler to do after switching to main_co. */
+/* What a coroutine asks main_co to do after switching to it. */
 enum kcoro_req {
-	KCORO_REQ_YIELD,
-	KCORO_REQ_PARK,
-	KCORO_REQ_EXIT,
+	KCORO_REQ_NONE,		/* its state is settled: just run the next one */
+	KCORO_REQ_EXIT,		/* it finished: release its stack and wake joiners */
 };
 
 /* co->state */
@@ -55,7 +55,8 @@ struct kcoro {
 	enum kcoro_req req;
 	int cpu;			/* home CPU; changes only on hotplug */
 	struct kcoro_rq *rq;		/* scheduler running it (while RUNNING) */
-	struct list_head rq_node;
+	struct list_head rq_node;	/* on rq->queue */
+	struct llist_node wake_node;	/* on rq->wakeups */
 	refcount_t ref;
 	unsigned long flags;		/* KCORO_FLAG_* bits */
 	bool stack_dirty;		/* left without unwinding (kcoro_exit) */
@@ -72,21 +73,30 @@ struct kcoro {
 
 /**
  * struct kcoro_rq - one CPU's scheduler
- * @lock: protects @queue, @nr_queued and @online
- * @queue: runnable coroutines, FIFO
+ * @queue: runnable coroutines in FIFO order; touched only by @task
  * @nr_queued: length of @queue
- * @online: the CPU is online and @task accepts work
+ * @wakeups: coroutines made runnable by other tasks, other CPUs or
+ *	interrupts; lock-free, drained into @queue by @task
+ * @online: the CPU is online and @task accepts work (read under RCU)
+ * @budget: direct coroutine-to-coroutine switches left before the next
+ *	pass through main_co
  * @task: the scheduler kthread ("kcoro/N")
  * @curr: coroutine running on @task, NULL while in main_co
  * @main_co: the kthread's own context, entered between coroutine steps
  * @switches: switches into coroutines (statistics)
  * @cpu: CPU number
+ *
+ * A runnable coroutine is only ever run by the scheduler of its home CPU.
+ * That is what lets a coroutine queue itself (yield) or become runnable
+ * (park racing with unpark) before it has switched away: nobody else can
+ * pick it up while its stack is still in use.
  */
 struct kcoro_rq {
-	spinlock_t lock;		/* protects queue, nr_queued, online */
 	struct list_head queue;
 	unsigned int nr_queued;
+	struct llist_head wakeups;
 	bool online;
+	unsigned int budget;
 	struct task_struct *task;
 	struct kcoro *curr;
 	struct kcoro_context main_co;
@@ -108,6 +118,9 @@ void kcoro_finish(struct kcoro *co);
 
 /* sched.c */
 void kcoro_enqueue(struct kcoro *co);
+void kcoro_switch_to_main(struct kcoro *co, enum kcoro_req req);
+void kcoro_reschedule(struct kcoro *co);
+void kcoro_yield_cpu(struct kcoro *co);
 int kcoro_pick_cpu(int cpu);
 int kcoro_sched_init(void);
 void kcoro_sched_exit(void);

@@ -3,29 +3,38 @@
  * kcoro scheduler: one kthread per online CPU, each with a FIFO run queue.
  *
  * A scheduler kthread ("kcoro/N") loops in its own context, main_co: it
- * takes the first runnable coroutine, switches to it, and when the
- * coroutine switches back it carries out what the coroutine asked for
- * (requeue, park, finish).  An idle scheduler sleeps in schedule(); an
- * enqueue from any CPU or context wakes it.
+ * takes the first runnable coroutine and switches to it.  A coroutine that
+ * suspends (yield, park) switches directly to the next runnable coroutine
+ * of its CPU when there is one, and back to main_co otherwise, or when its
+ * budget of direct switches is spent, or when it finishes.  An idle
+ * scheduler sleeps in schedule(); an enqueue from any CPU or context wakes
+ * it.
+ *
+ * The run queue itself is private to its kthread; other tasks, CPUs and
+ * interrupts hand runnable coroutines over through a lock-free llist.
  *
  * The order of the "TLS hand-off" around a switch is fixed (and documented
  * in Documentation/kcoro/scheduler.rst): with interrupts off, rq->curr is
- * set, then current->stack adopts the coroutine's stack, then the stack
- * pointer moves; on the way back the steps are undone in reverse.
+ * set, then current->stack adopts the new stack, then the stack pointer
+ * moves.
  */
 #include <linux/cpu.h>
 #include <linux/cpuhotplug.h>
 #include <linux/cpumask.h>
 #include <linux/kthread.h>
 #include <linux/percpu.h>
+#include <linux/rcupdate.h>
 #include <linux/sched.h>
 #include <linux/sched/task_stack.h>
 
 #include "internal.h"
 
+/* Direct switches between coroutines before main_co gets a turn. */
+#define KCORO_DIRECT_BUDGET	32
+
 DEFINE_PER_CPU(struct kcoro_rq, kcoro_rqs);
 
-/* CPUs whose scheduler accepts work; changed under the rq locks. */
+/* CPUs whose scheduler accepts work. */
 static struct cpumask kcoro_online_mask;
 static enum cpuhp_state kcoro_hp_state;
 
@@ -52,93 +61,165 @@ int kcoro_pick_cpu(int cpu)
 }
 
 /*
- * Put a runnable coroutine on its home CPU's queue and wake that
- * scheduler.  If the home CPU went offline, the coroutine moves to another
- * one (see kcoro_cpu_offline()).
+ * Hand a runnable coroutine to its home CPU's scheduler.  The scheduler
+ * itself queues directly; everybody else goes through the lock-free
+ * wakeups list and wakes the kthread if the list was empty.  If the home
+ * CPU went offline the coroutine moves to another one (see
+ * kcoro_cpu_offline()).
  */
 void kcoro_enqueue(struct kcoro *co)
 {
 	struct kcoro_rq *rq;
-	unsigned long flags;
-	bool wake;
-	int cpu;
+	int cpu, target;
 
+	rcu_read_lock();
 	for (;;) {
 		cpu = READ_ONCE(co->cpu);
 		rq = kcoro_rq_of(cpu);
-		spin_lock_irqsave(&rq->lock, flags);
-		if (likely(rq->online && READ_ONCE(co->cpu) == cpu))
+		if (likely(smp_load_acquire(&rq->online)))
 			break;
-		spin_unlock_irqrestore(&rq->lock, flags);
-		if (!READ_ONCE(rq->online)) {
-			int target = kcoro_pick_cpu(KCORO_CPU_ANY);
-
-			/* No scheduler at all: only a broken unload gets here. */
-			if (WARN_ON_ONCE(target < 0))
-				return;
-			cmpxchg(&co->cpu, cpu, target);
+		target = kcoro_pick_cpu(KCORO_CPU_ANY);
+		/* No scheduler at all: only a broken unload gets here. */
+		if (WARN_ON_ONCE(target < 0)) {
+			rcu_read_unlock();
+			return;
 		}
+		cmpxchg(&co->cpu, cpu, target);
 	}
-	list_add_tail(&co->rq_node, &rq->queue);
-	rq->nr_queued++;
-	wake = rq->task != current;
-	spin_unlock_irqrestore(&rq->lock, flags);
-	if (wake)
+	if (in_task() && current == rq->task) {
+		list_add_tail(&co->rq_node, &rq->queue);
+		rq->nr_queued++;
+	} else if (llist_add(&co->wake_node, &rq->wakeups)) {
+		/* rq->task stays valid: offlining waits for RCU readers. */
 		wake_up_process(rq->task);
+	}
+	rcu_read_unlock();
 }
 
-static struct kcoro *kcoro_dequeue(struct kcoro_rq *rq)
+/* Move the hand-overs into the queue, keeping their order. */
+static void kcoro_take_wakeups(struct kcoro_rq *rq)
+{
+	struct llist_node *list;
+	struct kcoro *co, *tmp;
+
+	if (llist_empty(&rq->wakeups))
+		return;
+	list = llist_reverse_order(llist_del_all(&rq->wakeups));
+	llist_for_each_entry_safe(co, tmp, list, wake_node) {
+		list_add_tail(&co->rq_node, &rq->queue);
+		rq->nr_queued++;
+	}
+}
+
+/* Next runnable coroutine of @rq, or NULL.  Only rq->task calls this. */
+static struct kcoro *kcoro_next(struct kcoro_rq *rq)
 {
 	struct kcoro *co;
 
-	spin_lock_irq(&rq->lock);
+	kcoro_take_wakeups(rq);
 	co = list_first_entry_or_null(&rq->queue, struct kcoro, rq_node);
 	if (co) {
 		list_del_init(&co->rq_node);
 		rq->nr_queued--;
 	}
-	spin_unlock_irq(&rq->lock);
 	return co;
 }
 
-/* Run @co until it switches back to main_co, then do what it asked. */
+/*
+ * The hand-off itself.  Interrupts are off from the moment rq->curr names
+ * @next until the switch has happened, so an interrupt never sees
+ * rq->curr, current->stack and the stack pointer disagree.
+ */
+static __always_inline void kcoro_enter(struct kcoro_rq *rq, struct kcoro *next)
+{
+	atomic_set(&next->state, KCORO_RUNNING);
+	next->rq = rq;
+	rq->switches++;
+	WRITE_ONCE(rq->curr, next);
+	current->stack = next->ctx.stack;
+}
+
+/* Switch from the current coroutine @prev straight to @next. */
+static void kcoro_switch_direct(struct kcoro_rq *rq, struct kcoro *prev,
+				struct kcoro *next)
+{
+	unsigned long flags;
+
+	local_irq_save(flags);
+	kcoro_enter(rq, next);
+	kcoro_switch(&prev->ctx.sp, &next->ctx.sp);
+	local_irq_restore(flags);
+}
+
+/* Give the CPU back to main_co; returns when @co is resumed. */
+void kcoro_switch_to_main(struct kcoro *co, enum kcoro_req req)
+{
+	unsigned long flags;
+
+	co->req = req;
+	local_irq_save(flags);
+	kcoro_switch(&co->ctx.sp, &co->rq->main_co.sp);
+	local_irq_restore(flags);
+}
+
+/*
+ * The current coroutine @co has settled its state (parked, or runnable and
+ * queued) and gives up the CPU: run the next coroutine directly if the
+ * budget allows, otherwise let main_co choose.
+ */
+void kcoro_reschedule(struct kcoro *co)
+{
+	struct kcoro_rq *rq = co->rq;
+	struct kcoro *next;
+
+	if (!rq->budget) {
+		kcoro_switch_to_main(co, KCORO_REQ_NONE);
+		return;
+	}
+	rq->budget--;
+	next = kcoro_next(rq);
+	if (next == co)		/* woken again already, nothing else to run */
+		atomic_set(&co->state, KCORO_RUNNING);
+	else if (next)
+		kcoro_switch_direct(rq, co, next);
+	else
+		kcoro_switch_to_main(co, KCORO_REQ_NONE);
+}
+
+/* kcoro_yield(): requeue @co at the tail if anything else can run. */
+void kcoro_yield_cpu(struct kcoro *co)
+{
+	struct kcoro_rq *rq = co->rq;
+
+	kcoro_take_wakeups(rq);
+	if (list_empty(&rq->queue) && rq->budget) {
+		/* Alone on this CPU: keep running, but be a good citizen. */
+		rq->budget--;
+		cond_resched();
+		return;
+	}
+	atomic_set(&co->state, KCORO_RUNNABLE);
+	list_add_tail(&co->rq_node, &rq->queue);
+	rq->nr_queued++;
+	kcoro_reschedule(co);
+}
+
+/* main_co: run @co (and whatever it switches to) until one comes back. */
 static void kcoro_run(struct kcoro_rq *rq, struct kcoro *co)
 {
-	atomic_set(&co->state, KCORO_RUNNING);
-	co->rq = rq;
-	rq->switches++;
+	struct kcoro *prev;
 
+	rq->budget = KCORO_DIRECT_BUDGET;
 	local_irq_disable();
-	WRITE_ONCE(rq->curr, co);
-	current->stack = co->ctx.stack;
+	kcoro_enter(rq, co);
 	kcoro_switch(&rq->main_co.sp, &co->ctx.sp);
+	prev = rq->curr;
 	current->stack = rq->main_co.stack;
 	WRITE_ONCE(rq->curr, NULL);
 	local_irq_enable();
 
-	switch (co->req) {
-	case KCORO_REQ_YIELD:
-		atomic_set(&co->state, KCORO_RUNNABLE);
-		kcoro_enqueue(co);
-		break;
-	case KCORO_REQ_PARK:
-		atomic_set(&co->state, KCORO_PARKED);
-		/*
-		 * Dekker with kcoro_unpark(): we publish PARKED then look
-		 * for a token, it publishes the token then looks for
-		 * PARKED.  One of us sees the other; the cmpxchg picks one
-		 * enqueuer.
-		 */
-		smp_mb();
-		if (atomic_read(&co->wake_token) &&
-		    atomic_cmpxchg(&co->state, KCORO_PARKED,
-				   KCORO_RUNNABLE) == KCORO_PARKED)
-			kcoro_enqueue(co);
-		break;
-	case KCORO_REQ_EXIT:
-		kcoro_finish(co);
-		break;
-	}
+	if (prev->req == KCORO_REQ_EXIT)
+		kcoro_finish(prev);
 }
 
 static int kcoro_sched_fn(void *data)
@@ -149,7 +230,7 @@ static int kcoro_sched_fn(void *data)
 	rq->main_co.stack = current->stack;
 	while (!kthread_should_stop()) {
 		set_current_state(TASK_IDLE);
-		co = kcoro_dequeue(rq);
+		co = kcoro_next(rq);
 		if (!co) {
 			if (!kthread_should_stop())
 				schedule();
@@ -172,40 +253,40 @@ static int kcoro_cpu_online(unsigned int cpu)
 	if (IS_ERR(t))
 		return PTR_ERR(t);
 	rq->task = t;
-	spin_lock_irq(&rq->lock);
-	rq->online = true;
+	smp_store_release(&rq->online, true);
 	cpumask_set_cpu(cpu, &kcoro_online_mask);
-	spin_unlock_irq(&rq->lock);
 	wake_up_process(t);
 	return 0;
 }
 
+/* Stop @rq's scheduler; returns its runnable coroutines, in order. */
+static void kcoro_rq_stop(struct kcoro_rq *rq, struct list_head *runnable)
+{
+	WRITE_ONCE(rq->online, false);
+	cpumask_clear_cpu(rq->cpu, &kcoro_online_mask);
+	/* No enqueue still looks at this rq, or at rq->task, after this. */
+	synchronize_rcu();
+	if (rq->task)
+		kthread_stop(rq->task);
+	rq->task = NULL;
+	kcoro_take_wakeups(rq);
+	list_splice_init(&rq->queue, runnable);
+	rq->nr_queued = 0;
+}
+
 /*
  * A CPU is going down: stop taking work there, let its scheduler finish
- * the step it is in and exit, then move every queued coroutine elsewhere.
- * Parked coroutines keep the dead CPU as home until they are woken;
- * kcoro_enqueue() then moves them.  Pinned coroutines move too, as the
- * kernel breaks the affinity of tasks on a dying CPU.
+ * the step it is in and exit, then move every runnable coroutine
+ * elsewhere.  Parked coroutines keep the dead CPU as home until they are
+ * woken; kcoro_enqueue() then moves them.  Pinned coroutines move too, as
+ * the kernel breaks the affinity of tasks on a dying CPU.
  */
 static int kcoro_cpu_offline(unsigned int cpu)
 {
-	struct kcoro_rq *rq = kcoro_rq_of(cpu);
 	struct kcoro *co, *tmp;
 	LIST_HEAD(moving);
 
-	spin_lock_irq(&rq->lock);
-	rq->online = false;
-	cpumask_clear_cpu(cpu, &kcoro_online_mask);
-	spin_unlock_irq(&rq->lock);
-
-	kthread_stop(rq->task);
-	rq->task = NULL;
-
-	spin_lock_irq(&rq->lock);
-	list_splice_init(&rq->queue, &moving);
-	rq->nr_queued = 0;
-	spin_unlock_irq(&rq->lock);
-
+	kcoro_rq_stop(kcoro_rq_of(cpu), &moving);
 	list_for_each_entry_safe(co, tmp, &moving, rq_node) {
 		list_del_init(&co->rq_node);
 		kcoro_enqueue(co);
@@ -230,8 +311,8 @@ int kcoro_sched_init(void)
 	for_each_possible_cpu(cpu) {
 		struct kcoro_rq *rq = kcoro_rq_of(cpu);
 
-		spin_lock_init(&rq->lock);
 		INIT_LIST_HEAD(&rq->queue);
+		init_llist_head(&rq->wakeups);
 		rq->cpu = cpu;
 	}
 	ret = cpuhp_setup_state(CPUHP_AP_ONLINE_DYN, "kcoro:online",
@@ -248,21 +329,13 @@ int kcoro_sched_init(void)
  */
 void kcoro_sched_exit(void)
 {
+	LIST_HEAD(left);
 	int cpu;
 
 	cpus_read_lock();
 	cpuhp_remove_state_nocalls_cpuslocked(kcoro_hp_state);
-	for_each_possible_cpu(cpu) {
-		struct kcoro_rq *rq = kcoro_rq_of(cpu);
-
-		spin_lock_irq(&rq->lock);
-		rq->online = false;
-		cpumask_clear_cpu(cpu, &kcoro_online_mask);
-		WARN_ON_ONCE(!list_empty(&rq->queue));
-		spin_unlock_irq(&rq->lock);
-		if (rq->task)
-			kthread_stop(rq->task);
-		rq->task = NULL;
-	}
+	for_each_possible_cpu(cpu)
+		kcoro_rq_stop(kcoro_rq_of(cpu), &left);
 	cpus_read_unlock();
+	WARN_ON_ONCE(!list_empty(&left));
 }
