@@ -315,6 +315,29 @@ bool kcoro_cancelled(void)
 EXPORT_SYMBOL_GPL(kcoro_cancelled);
 
 /**
+ * kcoro_park_until() - park the current coroutine, at most until @deadline
+ * @deadline: absolute CLOCK_MONOTONIC time, or KTIME_MAX for no limit
+ *
+ * Like kcoro_park(), but an hrtimer unparks the coroutine at @deadline.
+ * Returns on the first wake-up of any kind; callers re-check their
+ * condition and the clock.  Must be called from a coroutine with no lock
+ * held.
+ */
+void kcoro_park_until(ktime_t deadline)
+{
+	struct kcoro *co = kcoro_current();
+
+	if (deadline == KTIME_MAX || !co) {
+		kcoro_park();
+		return;
+	}
+	hrtimer_start(&co->timer, deadline, HRTIMER_MODE_ABS);
+	kcoro_park();
+	hrtimer_cancel(&co->timer);
+}
+EXPORT_SYMBOL_GPL(kcoro_park_until);
+
+/**
  * kcoro_sleep_ns() - suspend the current coroutine for at least @ns
  * @ns: time to sleep in nanoseconds
  *
@@ -543,6 +566,8 @@ static void __exit kcoro_exit_module(void)
 	kcoro_sched_exit();
 	unregister_module_notifier(&kcoro_module_nb);
 	kcoro_stack_cache_drain();
+	/* Channel segments are freed by RCU callbacks in this module. */
+	rcu_barrier();
 	live = atomic_long_read(&kcoro_nr_live);
 	if (live) {
 		/* Their owners broke the rules; leaking beats a use-after-free. */

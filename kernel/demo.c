@@ -9,11 +9,15 @@
  *  - ping-pong: two coroutines on different CPUs hand a ball back and forth
  *    with kcoro_park()/kcoro_unpark();
  *  - sleepers: coroutines that sleep different times and note the order in
- *    which they woke.
+ *    which they woke;
+ *  - a pipeline: producer coroutines on every CPU send over a rendezvous
+ *    channel to consumers, which forward over a buffered channel to the
+ *    loading thread; every item arrives exactly once.
  */
 #include <linux/atomic.h>
 #include <linux/cpumask.h>
 #include <linux/kcoro.h>
+#include <linux/kcoro_chan.h>
 #include <linux/module.h>
 #include <linux/slab.h>
 
@@ -202,6 +206,111 @@ static int demo_sleepers(void)
 	return ret;
 }
 
+#define PIPE_ITEMS	200
+
+struct demo_pipe {
+	struct kcoro_chan *stage1;	/* rendezvous: producers -> workers */
+	struct kcoro_chan *stage2;	/* buffered(4): workers -> thread */
+	unsigned int base;
+};
+
+static long demo_producer_fn(void *arg)
+{
+	struct demo_pipe *p = arg;
+	unsigned long i;
+
+	for (i = 1; i <= PIPE_ITEMS; i++)
+		if (kcoro_chan_send(p->stage1, (void *)(p->base + i)))
+			return -EIO;
+	return 0;
+}
+
+static long demo_pipe_worker_fn(void *arg)
+{
+	struct demo_pipe *p = arg;
+	long forwarded = 0;
+	void *item;
+
+	/* Squares each item until stage 1 is closed and drained. */
+	while (!kcoro_chan_recv(p->stage1, &item)) {
+		unsigned long v = (unsigned long)item;
+
+		if (kcoro_chan_send(p->stage2, (void *)(v * v)))
+			return -EIO;
+		forwarded++;
+	}
+	return forwarded;
+}
+
+static int demo_pipeline(void)
+{
+	unsigned int nprod = num_online_cpus(), nwork = 2, n, i;
+	struct kcoro_chan_attr buffered = { .capacity = 4 };
+	struct demo_pipe pipes[8], *pipe = &pipes[0];
+	unsigned long sum = 0, want = 0, items = 0;
+	struct kcoro *prod[8], *work[2];
+	long forwarded = 0;
+	int cpu, ret = 0;
+	void *item;
+
+	nprod = min_t(unsigned int, nprod, ARRAY_SIZE(prod));
+	pipe->stage1 = kcoro_chan_create(NULL);
+	if (IS_ERR(pipe->stage1))
+		return PTR_ERR(pipe->stage1);
+	pipe->stage2 = kcoro_chan_create(&buffered);
+	if (IS_ERR(pipe->stage2)) {
+		kcoro_chan_put(pipe->stage1);
+		return PTR_ERR(pipe->stage2);
+	}
+	cpu = cpumask_first(cpu_online_mask);
+	for (n = 0; n < nprod; n++) {
+		struct kcoro_attr attr = { .cpu = cpu };
+
+		pipes[n] = *pipe;
+		pipes[n].base = n * 1000;
+		prod[n] = kcoro_spawn(demo_producer_fn, &pipes[n], &attr);
+		if (IS_ERR(prod[n]))
+			break;
+		for (i = 1; i <= PIPE_ITEMS; i++)
+			want += (n * 1000UL + i) * (n * 1000UL + i);
+		cpu = cpumask_next(cpu, cpu_online_mask);
+		if (cpu >= nr_cpu_ids)
+			cpu = cpumask_first(cpu_online_mask);
+	}
+	nprod = n;
+	for (n = 0; n < nwork; n++) {
+		work[n] = kcoro_spawn(demo_pipe_worker_fn, pipe, NULL);
+		if (IS_ERR(work[n]))
+			break;
+	}
+	nwork = n;
+
+	/* This thread is the sink: it blocks in the channel like any task. */
+	while (items < (unsigned long)nprod * PIPE_ITEMS && nwork &&
+	       !kcoro_chan_recv(pipe->stage2, &item)) {
+		sum += (unsigned long)item;
+		items++;
+	}
+	for (n = 0; n < nprod; n++) {
+		if (kcoro_join(prod[n]))
+			ret = -EIO;
+		kcoro_put(prod[n]);
+	}
+	kcoro_chan_close(pipe->stage1);
+	for (n = 0; n < nwork; n++) {
+		forwarded += kcoro_join(work[n]);
+		kcoro_put(work[n]);
+	}
+	demo_info("pipeline: %u producers -> rendezvous -> %u workers -> buffered(4) -> thread: %lu items, sum of squares %lu %s\n",
+		  nprod, nwork, items, sum, sum == want && forwarded == items ?
+		  "(exactly once)" : "(WRONG)");
+	if (sum != want || forwarded != items)
+		ret = -EIO;
+	kcoro_chan_put(pipe->stage2);
+	kcoro_chan_put(pipe->stage1);
+	return ret;
+}
+
 static int __init kcoro_demo_init(void)
 {
 	struct kcoro_stats before, after;
@@ -214,6 +323,8 @@ static int __init kcoro_demo_init(void)
 		ret = demo_pingpong();
 	if (!ret)
 		ret = demo_sleepers();
+	if (!ret)
+		ret = demo_pipeline();
 	kcoro_get_stats(&after);
 	if (ret) {
 		pr_err("kcoro_demo: failed: %d\n", ret);

@@ -72,6 +72,7 @@ struct kcoro *kcoro_current(void);
 void kcoro_yield(void);
 void __noreturn kcoro_exit(long result);
 void kcoro_park(void);
+void kcoro_park_until(ktime_t deadline);
 void kcoro_unpark(struct kcoro *co);
 int kcoro_sleep_ns(u64 ns);
 void kcoro_cancel(struct kcoro *co);

@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * kcoro channels - in-kernel API.
+ *
+ * A channel carries pointer-sized elements (void *) from senders to
+ * receivers, each element exactly once.  The algorithm is Kotlin's
+ * BufferedChannel (Koval, Alistarh, Elizarov, PPoPP 2023): an infinite
+ * array of cells in linked segments, send/receive positions taken by
+ * fetch-and-add, and expandBuffer for buffered channels.  See
+ * Documentation/kcoro/channels.rst.
+ *
+ * Every operation works from a kcoro coroutine (it parks) and from a thread
+ * in process context (it sleeps interruptibly).  Operations must not be
+ * called from interrupt context or with a spinlock held.
+ */
+#ifndef _LINUX_KCORO_CHAN_H
+#define _LINUX_KCORO_CHAN_H
+
+#include <linux/types.h>
+#include <linux/ktime.h>
+
+struct kcoro_chan;
+
+/* kcoro_chan_attr.capacity */
+#define KCORO_CHAN_RENDEZVOUS	0	/* a send waits for its receiver */
+#define KCORO_CHAN_UNLIMITED	(-1)	/* sends never wait */
+#define KCORO_CHAN_CONFLATED	(-2)	/* one slot, a send replaces it */
+
+/**
+ * enum kcoro_chan_overflow - what a send does when the buffer is full
+ * @KCORO_CHAN_SUSPEND: wait for room (the only policy for rendezvous
+ *	channels without dropping)
+ * @KCORO_CHAN_DROP_OLDEST: drop the oldest buffered element (it goes to
+ *	the undelivered hook) and buffer the new one; never waits
+ * @KCORO_CHAN_DROP_LATEST: drop the element being sent (a blocking send
+ *	hands it to the undelivered hook, a try-send does not); never waits
+ */
+enum kcoro_chan_overflow {
+	KCORO_CHAN_SUSPEND,
+	KCORO_CHAN_DROP_OLDEST,
+	KCORO_CHAN_DROP_LATEST,
+};
+
+/**
+ * typedef kcoro_chan_undelivered_fn - the undelivered-element hook
+ * @ch: the channel
+ * @elem: an element that will never be received
+ * @ctx: kcoro_chan_attr.undelivered_ctx
+ *
+ * Called exactly once for every element that was handed to a blocking
+ * send but will never be received: the send failed because the channel
+ * was closed or cancelled, the sending coroutine or thread was cancelled
+ * (timeout, signal, kcoro_cancel()), the channel was cancelled with the
+ * element buffered, or a drop policy dropped it.  Never called for a
+ * failed try-send (the element stays with the caller).  Runs in the
+ * context of whoever discards the element, in process context, and must
+ * not sleep or call back into the channel.
+ */
+typedef void (*kcoro_chan_undelivered_fn)(struct kcoro_chan *ch, void *elem,
+					  void *ctx);
+
+/**
+ * struct kcoro_chan_attr - channel parameters
+ * @capacity: %KCORO_CHAN_RENDEZVOUS, a buffer size > 0,
+ *	%KCORO_CHAN_UNLIMITED or %KCORO_CHAN_CONFLATED
+ * @overflow: the &enum kcoro_chan_overflow policy (conflated channels are
+ *	DROP_OLDEST by definition)
+ * @undelivered: optional undelivered-element hook
+ * @undelivered_ctx: passed to @undelivered
+ * @flags: must be zero
+ * @segment_size: cells per segment, 0 for the default (32); a test knob:
+ *	Kotlin's stress tests shrink segments to 1 or 2 cells to hit races
+ */
+struct kcoro_chan_attr {
+	long capacity;
+	enum kcoro_chan_overflow overflow;
+	kcoro_chan_undelivered_fn undelivered;
+	void *undelivered_ctx;
+	unsigned int flags;
+	unsigned int segment_size;
+};
+
+struct kcoro_chan *kcoro_chan_create(const struct kcoro_chan_attr *attr);
+void kcoro_chan_get(struct kcoro_chan *ch);
+void kcoro_chan_put(struct kcoro_chan *ch);
+
+int kcoro_chan_send(struct kcoro_chan *ch, void *elem);
+int kcoro_chan_send_timeout(struct kcoro_chan *ch, void *elem, s64 timeout_ns);
+int kcoro_chan_try_send(struct kcoro_chan *ch, void *elem);
+int kcoro_chan_recv(struct kcoro_chan *ch, void **elem);
+int kcoro_chan_recv_timeout(struct kcoro_chan *ch, void **elem, s64 timeout_ns);
+int kcoro_chan_try_recv(struct kcoro_chan *ch, void **elem);
+
+bool kcoro_chan_close(struct kcoro_chan *ch);
+bool kcoro_chan_cancel(struct kcoro_chan *ch);
+bool kcoro_chan_is_closed_for_send(struct kcoro_chan *ch);
+bool kcoro_chan_is_closed_for_recv(struct kcoro_chan *ch);
+
+/**
+ * struct kcoro_chan_stats - module-wide channel counters (tests, debugging)
+ * @channels: channels not yet freed
+ * @segments: segments allocated and not yet freed
+ * @waiters: suspended send/receive requests
+ */
+struct kcoro_chan_stats {
+	long channels;
+	long segments;
+	long waiters;
+};
+
+void kcoro_chan_get_stats(struct kcoro_chan_stats *stats);
+
+#endif /* _LINUX_KCORO_CHAN_H */

@@ -1,0 +1,1974 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * kcoro channels: Kotlin's BufferedChannel in C.
+ *
+ * A port of kotlinx.coroutines' BufferedChannel.kt (commit 792ac67) and the
+ * paper "Fast and Scalable Channels in Kotlin Coroutines" (Koval, Alistarh,
+ * Elizarov, PPoPP 2023).  Function names follow the Kotlin ones
+ * (updateCellSend -> kc_update_cell_send, ...) so the two can be read side
+ * by side; Documentation/kcoro/channels.rst describes the state machine and
+ * every place where this port deliberately differs.
+ *
+ * Execution context: every operation runs its non-blocking part with
+ * preemption disabled inside an RCU read-side section.  That bounds every
+ * spin-wait of the algorithm (RESUMING_* windows, expandBuffer completion)
+ * by a window that cannot be preempted, and it is what makes freeing
+ * segments with call_rcu() safe for walkers.  A request that must wait
+ * leaves the section, parks (coroutine) or sleeps (thread), and performs
+ * its own cancellation (timeout, signal, kcoro_cancel()) when it wakes.
+ */
+#include <linux/atomic.h>
+#include <linux/kcoro.h>
+#include <linux/kcoro_chan.h>
+#include <linux/moduleparam.h>
+#include <linux/preempt.h>
+#include <linux/rcupdate.h>
+#include <linux/refcount.h>
+#include <linux/sched.h>
+#include <linux/sched/signal.h>
+#include <linux/slab.h>
+#include <linux/spinlock.h>
+
+#include "internal.h"
+
+static unsigned int chan_segment_size = 32;
+module_param(chan_segment_size, uint, 0644);
+MODULE_PARM_DESC(chan_segment_size, "default cells per channel segment (1..64)");
+
+static unsigned int chan_eb_wait_iterations = 10000;
+module_param(chan_eb_wait_iterations, uint, 0644);
+MODULE_PARM_DESC(chan_eb_wait_iterations,
+		 "expandBuffer completion spins before pausing new ones");
+
+#define KC_SEG_SIZE_MAX		64
+
+/*
+ * Cell states.  Small constants are the Kotlin symbols; anything from
+ * KC_STATE_WAITER up is a pointer to a struct kc_waiter, with bit 0 set
+ * when expandBuffer wrapped it (Kotlin's WaiterEB): the two waiter kinds
+ * "waiter" and "waiter_eb".
+ */
+#define KC_EMPTY		0UL
+#define KC_BUFFERED		1UL
+#define KC_IN_BUFFER		2UL
+#define KC_RESUMING_BY_RCV	3UL
+#define KC_RESUMING_BY_EB	4UL
+#define KC_POISONED		5UL
+#define KC_DONE_RCV		6UL
+#define KC_INTERRUPTED_SEND	7UL
+#define KC_INTERRUPTED_RCV	8UL
+#define KC_CHANNEL_CLOSED	9UL
+/* Not in Kotlin: a sender has claimed the receiver waiting here. */
+#define KC_RESUMING_BY_SND	10UL
+#define KC_STATE_WAITER		16UL
+#define KC_WAITER_EB_TAG	1UL
+
+/* sendersAndCloseStatus */
+#define KC_SENDERS_SHIFT	60
+#define KC_SENDERS_MASK		((1ULL << KC_SENDERS_SHIFT) - 1)
+enum {
+	KC_CLOSE_ACTIVE,
+	KC_CLOSE_CANCELLATION_STARTED,
+	KC_CLOSE_CLOSED,
+	KC_CLOSE_CANCELLED,
+};
+
+/* completedExpandBuffersAndPauseFlag */
+#define KC_EB_PAUSE		BIT_ULL(62)
+#define KC_EB_COUNT_MASK	(KC_EB_PAUSE - 1)
+
+#define KC_BUFFER_END_UNLIMITED	U64_MAX
+
+/* Segment.cleanedAndPointers: cleaned cells below, head pointers above. */
+#define KC_POINTERS_SHIFT	16
+
+/* segment->next of the last segment once the list is closed */
+#define KC_SEG_CLOSED		((struct kc_segment *)1UL)
+
+struct kc_cell {
+	void *elem;
+	unsigned long state;
+};
+
+struct kc_segment {
+	u64 id;
+	struct kc_segment *next;
+	struct kc_segment *prev;
+	atomic_t cleaned_and_pointers;
+	refcount_t ref;		/* the list's, plus one per armed waiter */
+	bool detached;		/* unlinked from the list (under ch->lock) */
+	struct kcoro_chan *ch;
+	struct rcu_head rcu;
+	struct kc_cell cells[];
+};
+
+/* Waiter states: the one CAS that decides resume vs cancel. */
+enum {
+	KC_W_WAITING,
+	KC_W_RESUMED,
+	KC_W_CANCELLED,
+};
+
+/**
+ * struct kc_waiter - a suspended send or receive request
+ * @state: KC_W_WAITING until resumed or cancelled, exactly once
+ * @busy: a cell (or a close/cancel list) still references the waiter;
+ *	cleared with release semantics by whoever took the cell out of the
+ *	waiter state, after its resume attempt.  The owner does not return
+ *	before it is clear, so the waiter can live on the owner's stack.
+ * @sender: a send (else a receive)
+ * @elem: the element handed to a resumed receiver
+ * @result: 0, or -EPIPE when resumed by close or cancel
+ * @err: why the owner cancelled it
+ * @co: the waiting coroutine, or NULL for a thread
+ * @task: the waiting thread
+ * @seg: segment of the cell, pinned by kc_waiter_install_cancel()
+ * @index: cell index in @seg
+ * @next: close and cancel collect waiters here before resuming them
+ */
+struct kc_waiter {
+	atomic_t state;
+	int busy;
+	bool sender;
+	void *elem;
+	int result;
+	int err;
+	struct kcoro *co;
+	struct task_struct *task;
+	struct kc_segment *seg;
+	unsigned int index;
+	struct kc_waiter *next;
+} __aligned(8);
+
+struct kcoro_chan {
+	atomic64_t senders;		/* sendersAndCloseStatus */
+	atomic64_t receivers;
+	atomic64_t buffer_end;
+	atomic64_t completed_eb;	/* completedExpandBuffersAndPauseFlag */
+	struct kc_segment *send_seg;
+	struct kc_segment *recv_seg;
+	struct kc_segment *eb_seg;	/* NULL for rendezvous and unlimited */
+	u64 capacity;
+	bool rendezvous_or_unlimited;
+	bool drop_oldest;
+	bool drop_latest;
+	unsigned int seg_size;
+	int close_cause;		/* 0, or the status that won */
+	kcoro_chan_undelivered_fn undelivered;
+	void *undelivered_ctx;
+	refcount_t ref;
+	spinlock_t lock;		/* segment unlinking: remove, reclaim */
+	struct kc_segment *first;	/* oldest segment still linked */
+	struct kc_segment *spare;	/* preallocated segment */
+};
+
+static atomic_long_t kc_nr_channels;
+static atomic_long_t kc_nr_segments;
+static atomic_long_t kc_nr_waiters;
+
+/* ---------------------------------------------------------------- */
+/* cells                                                             */
+
+static inline struct kc_cell *kc_cell(struct kc_segment *seg, unsigned int i)
+{
+	return &seg->cells[i];
+}
+
+static inline unsigned long kc_get_state(struct kc_segment *seg, unsigned int i)
+{
+	/* Acquire: pairs with the release in kc_set_state() and the CASes. */
+	return smp_load_acquire(&seg->cells[i].state);
+}
+
+static inline void kc_set_state(struct kc_segment *seg, unsigned int i,
+				unsigned long v)
+{
+	/* Release: the element and waiter writes before it are visible. */
+	smp_store_release(&seg->cells[i].state, v);
+}
+
+static inline bool kc_cas_state(struct kc_segment *seg, unsigned int i,
+				unsigned long old, unsigned long new)
+{
+	return cmpxchg(&seg->cells[i].state, old, new) == old;
+}
+
+static inline unsigned long kc_xchg_state(struct kc_segment *seg,
+					  unsigned int i, unsigned long v)
+{
+	return xchg(&seg->cells[i].state, v);
+}
+
+static inline void kc_store_element(struct kc_segment *seg, unsigned int i,
+				    void *e)
+{
+	/* Kotlin's lazySet: ordered before the CAS that publishes the cell. */
+	smp_store_release(&seg->cells[i].elem, e);
+}
+
+static inline void *kc_get_element(struct kc_segment *seg, unsigned int i)
+{
+	return READ_ONCE(seg->cells[i].elem);
+}
+
+static inline void kc_clean_element(struct kc_segment *seg, unsigned int i)
+{
+	WRITE_ONCE(seg->cells[i].elem, NULL);
+}
+
+static inline void *kc_retrieve_element(struct kc_segment *seg, unsigned int i)
+{
+	void *e = kc_get_element(seg, i);
+
+	kc_clean_element(seg, i);
+	return e;
+}
+
+static inline bool kc_is_waiter(unsigned long st)
+{
+	return st >= KC_STATE_WAITER;
+}
+
+static inline struct kc_waiter *kc_waiter_of(unsigned long st)
+{
+	return (struct kc_waiter *)(st & ~KC_WAITER_EB_TAG);
+}
+
+static inline u64 kc_global(struct kc_segment *seg, unsigned int i)
+{
+	return seg->id * seg->ch->seg_size + i;
+}
+
+static void kc_undelivered(struct kcoro_chan *ch, void *elem)
+{
+	if (ch->undelivered)
+		ch->undelivered(ch, elem, ch->undelivered_ctx);
+}
+
+/* ---------------------------------------------------------------- */
+/* segments (ConcurrentLinkedList.kt)                                */
+
+static void kc_seg_free_rcu(struct rcu_head *head)
+{
+	kfree(container_of(head, struct kc_segment, rcu));
+	atomic_long_dec(&kc_nr_segments);
+}
+
+static void kc_seg_put(struct kc_segment *seg)
+{
+	if (refcount_dec_and_test(&seg->ref))
+		call_rcu(&seg->rcu, kc_seg_free_rcu);
+}
+
+static struct kc_segment *kc_seg_new(struct kcoro_chan *ch, gfp_t gfp)
+{
+	struct kc_segment *seg;
+
+	seg = kzalloc(struct_size(seg, cells, ch->seg_size), gfp);
+	if (seg)
+		atomic_long_inc(&kc_nr_segments);
+	return seg;
+}
+
+static struct kc_segment *kc_seg_alloc(struct kcoro_chan *ch, u64 id,
+				       struct kc_segment *prev)
+{
+	struct kc_segment *seg = xchg(&ch->spare, NULL);
+
+	if (!seg)
+		seg = kc_seg_new(ch, GFP_NOWAIT | __GFP_NOWARN);
+	if (!seg)
+		return NULL;
+	seg->id = id;
+	seg->prev = prev;
+	seg->ch = ch;
+	refcount_set(&seg->ref, 1);
+	return seg;
+}
+
+/* Keep a spare segment so that the atomic sections rarely allocate. */
+static int kc_refill_spare(struct kcoro_chan *ch)
+{
+	struct kc_segment *seg;
+
+	if (READ_ONCE(ch->spare))
+		return 0;
+	seg = kc_seg_new(ch, GFP_KERNEL);
+	if (!seg)
+		return -ENOMEM;
+	if (cmpxchg(&ch->spare, NULL, seg)) {
+		kfree(seg);
+		atomic_long_dec(&kc_nr_segments);
+	}
+	return 0;
+}
+
+static inline struct kc_segment *kc_seg_next(struct kc_segment *seg)
+{
+	struct kc_segment *next = READ_ONCE(seg->next);
+
+	return next == KC_SEG_CLOSED ? NULL : next;
+}
+
+static inline bool kc_seg_is_tail(struct kc_segment *seg)
+{
+	return !kc_seg_next(seg);
+}
+
+static bool kc_seg_is_removed(struct kc_segment *seg)
+{
+	return atomic_read(&seg->cleaned_and_pointers) == seg->ch->seg_size &&
+	       !kc_seg_is_tail(seg);
+}
+
+/*
+ * Segment.remove(): unlink a segment whose cells are all cleaned and that
+ * no head points to.  Kotlin relinks lock-free; here the (rare) unlinking
+ * is serialised by ch->lock, which makes "unreachable once unlinked" easy
+ * to see: under the lock both neighbours are linked.  Walkers already
+ * inside the segment keep using its next/prev (RCU keeps it allocated).
+ */
+static void kc_seg_remove(struct kc_segment *seg)
+{
+	struct kcoro_chan *ch = seg->ch;
+	struct kc_segment *prev, *next;
+
+	spin_lock(&ch->lock);
+	if (seg->detached || kc_seg_is_tail(seg)) {
+		spin_unlock(&ch->lock);
+		return;
+	}
+	next = kc_seg_next(seg);
+	prev = seg->prev;
+	WRITE_ONCE(next->prev, prev);
+	if (prev) {
+		WRITE_ONCE(prev->next, next);
+	} else {
+		WARN_ON_ONCE(ch->first != seg);
+		ch->first = next;
+	}
+	seg->detached = true;
+	spin_unlock(&ch->lock);
+	kc_seg_put(seg);
+}
+
+static void kc_on_slot_cleaned(struct kc_segment *seg)
+{
+	if (atomic_inc_return(&seg->cleaned_and_pointers) == seg->ch->seg_size)
+		kc_seg_remove(seg);
+}
+
+static bool kc_seg_try_inc_pointers(struct kc_segment *seg)
+{
+	int v = atomic_read(&seg->cleaned_and_pointers);
+
+	do {
+		if (v == seg->ch->seg_size && !kc_seg_is_tail(seg))
+			return false;
+	} while (!atomic_try_cmpxchg(&seg->cleaned_and_pointers, &v,
+				     v + (1 << KC_POINTERS_SHIFT)));
+	return true;
+}
+
+static bool kc_seg_dec_pointers(struct kc_segment *seg)
+{
+	return atomic_sub_return(1 << KC_POINTERS_SHIFT,
+				 &seg->cleaned_and_pointers) == seg->ch->seg_size &&
+	       !kc_seg_is_tail(seg);
+}
+
+/*
+ * Kotlin's garbage collector frees segments that every head has passed.
+ * Here the oldest segments are unlinked once all heads are beyond them;
+ * walkers that still hold one are covered by RCU, waiters by their segment
+ * reference.
+ */
+static void kc_chan_reclaim(struct kcoro_chan *ch)
+{
+	struct kc_segment *seg, *next;
+	u64 min_id;
+
+	if (!spin_trylock(&ch->lock))
+		return;
+	min_id = min(READ_ONCE(ch->send_seg)->id, READ_ONCE(ch->recv_seg)->id);
+	if (ch->eb_seg)
+		min_id = min(min_id, READ_ONCE(ch->eb_seg)->id);
+	while ((seg = ch->first) && seg->id < min_id) {
+		next = kc_seg_next(seg);
+		if (WARN_ON_ONCE(!next))
+			break;
+		WRITE_ONCE(next->prev, NULL);
+		ch->first = next;
+		seg->detached = true;
+		kc_seg_put(seg);
+	}
+	spin_unlock(&ch->lock);
+}
+
+/* Segment.moveForward() on one of the three heads. */
+static bool kc_move_forward(struct kcoro_chan *ch, struct kc_segment **head,
+			    struct kc_segment *to)
+{
+	struct kc_segment *cur;
+
+	for (;;) {
+		cur = READ_ONCE(*head);
+		if (cur->id >= to->id)
+			return true;
+		if (!kc_seg_try_inc_pointers(to))
+			return false;
+		if (cmpxchg(head, cur, to) == cur) {
+			if (kc_seg_dec_pointers(cur))
+				kc_seg_remove(cur);
+			kc_chan_reclaim(ch);
+			return true;
+		}
+		if (kc_seg_dec_pointers(to))
+			kc_seg_remove(to);
+	}
+}
+
+/*
+ * findSegmentInternal(): the first non-removed segment with id >= @id,
+ * appending segments as needed.  Returns KC_SEG_CLOSED when the list is
+ * closed, or an ERR_PTR(-ENOMEM).
+ */
+static struct kc_segment *kc_find_segment(struct kcoro_chan *ch,
+					  struct kc_segment *cur, u64 id)
+{
+	struct kc_segment *next, *new;
+
+	while (cur->id < id || kc_seg_is_removed(cur)) {
+		next = READ_ONCE(cur->next);
+		if (next == KC_SEG_CLOSED)
+			return KC_SEG_CLOSED;
+		if (next) {
+			cur = next;
+			continue;
+		}
+		new = kc_seg_alloc(ch, cur->id + 1, cur);
+		if (!new)
+			return ERR_PTR(-ENOMEM);
+		if (!cmpxchg(&cur->next, NULL, new)) {
+			if (kc_seg_is_removed(cur))
+				kc_seg_remove(cur);
+			cur = new;
+		} else {
+			kfree(new);
+			atomic_long_dec(&kc_nr_segments);
+		}
+	}
+	return cur;
+}
+
+static struct kc_segment *kc_find_and_move(struct kcoro_chan *ch,
+					   struct kc_segment **head,
+					   struct kc_segment *start, u64 id)
+{
+	struct kc_segment *seg;
+
+	for (;;) {
+		seg = kc_find_segment(ch, start, id);
+		if (seg == KC_SEG_CLOSED || IS_ERR(seg))
+			return seg;
+		if (kc_move_forward(ch, head, seg))
+			return seg;
+	}
+}
+
+/* ---------------------------------------------------------------- */
+/* counters                                                          */
+
+static inline u64 kc_senders_counter(struct kcoro_chan *ch)
+{
+	return atomic64_read(&ch->senders) & KC_SENDERS_MASK;
+}
+
+static inline u64 kc_receivers_counter(struct kcoro_chan *ch)
+{
+	return atomic64_read(&ch->receivers);
+}
+
+static inline u64 kc_buffer_end_counter(struct kcoro_chan *ch)
+{
+	return atomic64_read(&ch->buffer_end);
+}
+
+static inline int kc_close_status(u64 word)
+{
+	return word >> KC_SENDERS_SHIFT;
+}
+
+static void kc_inc_completed_eb(struct kcoro_chan *ch, u64 n)
+{
+	u64 v = atomic64_add_return(n, &ch->completed_eb);
+
+	if (v & KC_EB_PAUSE) {
+		while (atomic64_read(&ch->completed_eb) & KC_EB_PAUSE)
+			cpu_relax();
+	}
+}
+
+/*
+ * waitExpandBufferCompletion(): a cancelled receiver's cell must not count
+ * as cleaned (which may remove its segment) while an expandBuffer that
+ * covers it is still running.
+ */
+static void kc_wait_eb_completion(struct kcoro_chan *ch, u64 global)
+{
+	unsigned int n;
+	u64 b, v;
+
+	if (ch->rendezvous_or_unlimited)
+		return;
+	while (kc_buffer_end_counter(ch) <= global)
+		cpu_relax();
+	for (n = READ_ONCE(chan_eb_wait_iterations); n; n--) {
+		b = kc_buffer_end_counter(ch);
+		v = atomic64_read(&ch->completed_eb) & KC_EB_COUNT_MASK;
+		if (b == v && b == kc_buffer_end_counter(ch))
+			return;
+		cpu_relax();
+	}
+	v = atomic64_read(&ch->completed_eb);
+	while (!atomic64_try_cmpxchg(&ch->completed_eb, &v, v | KC_EB_PAUSE))
+		;
+	for (;;) {
+		b = kc_buffer_end_counter(ch);
+		v = atomic64_read(&ch->completed_eb);
+		if (b == (v & KC_EB_COUNT_MASK) && b == kc_buffer_end_counter(ch)) {
+			v = atomic64_read(&ch->completed_eb);
+			while (!atomic64_try_cmpxchg(&ch->completed_eb, &v,
+						     v & ~KC_EB_PAUSE))
+				;
+			return;
+		}
+		if (!(v & KC_EB_PAUSE))
+			atomic64_cmpxchg(&ch->completed_eb, v, v | KC_EB_PAUSE);
+		cpu_relax();
+	}
+}
+
+/* Segment.onCancelledRequest() */
+static void kc_on_cancelled_request(struct kc_segment *seg, unsigned int i,
+				    bool receiver)
+{
+	if (receiver)
+		kc_wait_eb_completion(seg->ch, kc_global(seg, i));
+	kc_on_slot_cleaned(seg);
+}
+
+/* ---------------------------------------------------------------- */
+/* waiters                                                           */
+
+/*
+ * kc_chan_schedule_wake(): make the owner of a resumed or cancelled
+ * waiter runnable.  Runs inside a claim window (preemption off): it only
+ * queues a coroutine or wakes a thread, never switches or sleeps.
+ */
+static void kc_chan_schedule_wake(struct kc_waiter *w)
+{
+	if (w->co)
+		kcoro_unpark(w->co);
+	else
+		wake_up_process(w->task);
+}
+
+/* The cell's reference is gone; after this @w may disappear. */
+static void kc_waiter_release(struct kc_waiter *w)
+{
+	/* Release: all our accesses to @w happen before the owner may go. */
+	smp_store_release(&w->busy, 0);
+}
+
+/* tryResume: exactly one of resume and cancel wins the waiter's CAS. */
+static bool kc_try_resume(struct kc_waiter *w, void *elem, int result)
+{
+	WRITE_ONCE(w->elem, elem);
+	WRITE_ONCE(w->result, result);
+	if (atomic_cmpxchg(&w->state, KC_W_WAITING, KC_W_RESUMED) != KC_W_WAITING)
+		return false;
+	kc_chan_schedule_wake(w);
+	return true;
+}
+
+/*
+ * kc_waiter_install_cancel(): Kotlin's invokeOnCancellation(segment,
+ * index).  Called right after the waiter was stored in the cell, still
+ * inside the RCU section, so the segment is alive; the reference keeps it
+ * so until the waiter has finished, whatever way it ends.
+ */
+static void kc_waiter_install_cancel(struct kc_waiter *w,
+				     struct kc_segment *seg, unsigned int i)
+{
+	refcount_inc(&seg->ref);
+	w->seg = seg;
+	w->index = i;
+	atomic_long_inc(&kc_nr_waiters);
+}
+
+static void kc_waiter_init(struct kc_waiter *w, bool sender)
+{
+	atomic_set(&w->state, KC_W_WAITING);
+	w->busy = 1;
+	w->sender = sender;
+	w->elem = NULL;
+	w->result = 0;
+	w->err = 0;
+	w->co = kcoro_current();
+	w->task = current;
+	w->seg = NULL;
+	w->next = NULL;
+}
+
+/*
+ * Segment.onCancellation(): the owner cancelled its waiter (it won the
+ * waiter CAS) and now takes its cell out of the waiter state.
+ */
+static void kc_waiter_cancel_cell(struct kcoro_chan *ch, struct kc_waiter *w)
+{
+	struct kc_segment *seg = w->seg;
+	unsigned int i = w->index;
+	unsigned long st;
+	void *elem;
+
+	elem = kc_get_element(seg, i);
+	for (;;) {
+		st = kc_get_state(seg, i);
+		if (kc_is_waiter(st)) {
+			WARN_ON_ONCE(kc_waiter_of(st) != w);
+			if (!kc_cas_state(seg, i, st, w->sender ?
+					  KC_INTERRUPTED_SEND : KC_INTERRUPTED_RCV))
+				continue;
+			kc_clean_element(seg, i);
+			kc_on_cancelled_request(seg, i, !w->sender);
+			if (w->sender)
+				kc_undelivered(ch, elem);
+			/* We took the cell out of the waiter state. */
+			kc_waiter_release(w);
+			return;
+		}
+		switch (st) {
+		case KC_INTERRUPTED_SEND:
+		case KC_INTERRUPTED_RCV:
+			/* A resumer failed on us and counted the slot. */
+			kc_clean_element(seg, i);
+			if (w->sender)
+				kc_undelivered(ch, elem);
+			return;
+		case KC_RESUMING_BY_EB:
+		case KC_RESUMING_BY_RCV:
+		case KC_RESUMING_BY_SND:
+			cpu_relax();
+			continue;
+		case KC_CHANNEL_CLOSED:
+			/* close or cancel owns the cell (and ran the hook). */
+			return;
+		default:
+			WARN_ONCE(1, "kcoro: cancelled waiter finds cell state %lu\n",
+				  st);
+			return;
+		}
+	}
+}
+
+/* ---------------------------------------------------------------- */
+/* close and cancel                                                  */
+
+static void kc_complete_close_or_cancel(struct kcoro_chan *ch);
+static bool kc_is_closed(struct kcoro_chan *ch, u64 word, bool for_receive);
+static void kc_drop_first_until_in_buffer(struct kcoro_chan *ch, u64 global);
+
+/* ---------------------------------------------------------------- */
+/* expandBuffer                                                      */
+
+static bool kc_try_resume_sender(struct kc_waiter *w)
+{
+	return kc_try_resume(w, NULL, 0);
+}
+
+static bool kc_update_cell_eb(struct kcoro_chan *ch, struct kc_segment *seg,
+			      unsigned int i, u64 b)
+{
+	unsigned long st;
+	struct kc_waiter *w;
+
+	for (;;) {
+		st = kc_get_state(seg, i);
+		if (kc_is_waiter(st)) {
+			if (st & KC_WAITER_EB_TAG) {
+				WARN_ONCE(1, "kcoro: cell expanded twice\n");
+				return true;
+			}
+			w = kc_waiter_of(st);
+			if (b < kc_receivers_counter(ch)) {
+				/* Sender or receiver: let the receiver finish. */
+				if (kc_cas_state(seg, i, st, st | KC_WAITER_EB_TAG))
+					return true;
+				continue;
+			}
+			if (!kc_cas_state(seg, i, st, KC_RESUMING_BY_EB))
+				continue;
+			if (kc_try_resume_sender(w)) {
+				kc_set_state(seg, i, KC_BUFFERED);
+				kc_waiter_release(w);
+				return true;
+			}
+			kc_set_state(seg, i, KC_INTERRUPTED_SEND);
+			kc_waiter_release(w);
+			kc_on_cancelled_request(seg, i, false);
+			return false;
+		}
+		switch (st) {
+		case KC_INTERRUPTED_SEND:
+			return false;
+		case KC_EMPTY:
+			if (kc_cas_state(seg, i, st, KC_IN_BUFFER))
+				return true;
+			continue;
+		case KC_BUFFERED:
+		case KC_POISONED:
+		case KC_DONE_RCV:
+		case KC_INTERRUPTED_RCV:
+		case KC_CHANNEL_CLOSED:
+			return true;
+		case KC_RESUMING_BY_RCV:
+		case KC_RESUMING_BY_SND:
+			cpu_relax();
+			continue;
+		default:
+			WARN_ONCE(1, "kcoro: expandBuffer finds cell state %lu\n", st);
+			return true;
+		}
+	}
+}
+
+static void kc_move_eb_to_specified_or_last(struct kcoro_chan *ch, u64 id,
+					    struct kc_segment *seg)
+{
+	struct kc_segment *next;
+
+	while (seg->id < id) {
+		next = kc_seg_next(seg);
+		if (!next)
+			break;
+		seg = next;
+	}
+	for (;;) {
+		while (kc_seg_is_removed(seg)) {
+			next = kc_seg_next(seg);
+			if (!next)
+				break;
+			seg = next;
+		}
+		if (kc_move_forward(ch, &ch->eb_seg, seg))
+			return;
+	}
+}
+
+static struct kc_segment *kc_find_segment_eb(struct kcoro_chan *ch, u64 id,
+					     struct kc_segment *start, u64 b)
+{
+	struct kc_segment *seg = kc_find_and_move(ch, &ch->eb_seg, start, id);
+	u64 first;
+
+	if (IS_ERR(seg)) {
+		/* Out of memory: count the attempt as done, like a skip. */
+		kc_inc_completed_eb(ch, 1);
+		return NULL;
+	}
+	if (seg == KC_SEG_CLOSED) {
+		kc_complete_close_or_cancel(ch);
+		kc_move_eb_to_specified_or_last(ch, id, start);
+		kc_inc_completed_eb(ch, 1);
+		return NULL;
+	}
+	if (seg->id > id) {
+		first = seg->id * ch->seg_size;
+		if (atomic64_cmpxchg(&ch->buffer_end, b + 1, first) == b + 1)
+			kc_inc_completed_eb(ch, first - b);
+		else
+			kc_inc_completed_eb(ch, 1);
+		return NULL;
+	}
+	return seg;
+}
+
+static void kc_expand_buffer(struct kcoro_chan *ch)
+{
+	struct kc_segment *seg;
+	u64 b, id, s;
+
+	if (ch->rendezvous_or_unlimited)
+		return;
+	seg = READ_ONCE(ch->eb_seg);
+	for (;;) {
+		b = atomic64_fetch_add(1, &ch->buffer_end);
+		id = b / ch->seg_size;
+		s = kc_senders_counter(ch);
+		if (s <= b) {
+			if (seg->id < id && kc_seg_next(seg))
+				kc_move_eb_to_specified_or_last(ch, id, seg);
+			kc_inc_completed_eb(ch, 1);
+			return;
+		}
+		if (seg->id != id) {
+			seg = kc_find_segment_eb(ch, id, seg, b);
+			if (!seg) {
+				seg = READ_ONCE(ch->eb_seg);
+				continue;
+			}
+		}
+		if (kc_update_cell_eb(ch, seg, b % ch->seg_size, b)) {
+			kc_inc_completed_eb(ch, 1);
+			return;
+		}
+		kc_inc_completed_eb(ch, 1);
+	}
+}
+
+/* ---------------------------------------------------------------- */
+/* send                                                              */
+
+enum {
+	KC_RES_RENDEZVOUS,
+	KC_RES_BUFFERED,
+	KC_RES_SUSPEND,
+	KC_RES_CLOSED,
+	KC_RES_FAILED,
+};
+
+static bool kc_buffer_or_rendezvous_send(struct kcoro_chan *ch, u64 s)
+{
+	return s < kc_buffer_end_counter(ch) ||
+	       s < kc_receivers_counter(ch) + ch->capacity;
+}
+
+static bool kc_should_send_suspend(struct kcoro_chan *ch, u64 word)
+{
+	if (kc_is_closed(ch, word, false))
+		return false;
+	return !kc_buffer_or_rendezvous_send(ch, word & KC_SENDERS_MASK);
+}
+
+/*
+ * Hand @elem to the receiver waiting in the cell.  Kotlin resumes the
+ * receiver straight from the cell (S7); here the sender first claims the
+ * cell (RESUMING_BY_SND), so that the receiver's waiter, which lives on
+ * its owner's stack, cannot go away during the resume.
+ */
+static int kc_send_to_receiver(struct kc_segment *seg, unsigned int i,
+			       unsigned long st, void *elem)
+{
+	struct kc_waiter *w = kc_waiter_of(st);
+
+	if (!kc_cas_state(seg, i, st, KC_RESUMING_BY_SND))
+		return -EAGAIN;
+	kc_clean_element(seg, i);
+	if (kc_try_resume(w, elem, 0)) {
+		kc_set_state(seg, i, KC_DONE_RCV);
+		kc_waiter_release(w);
+		return KC_RES_RENDEZVOUS;
+	}
+	kc_set_state(seg, i, KC_INTERRUPTED_RCV);
+	kc_waiter_release(w);
+	kc_on_cancelled_request(seg, i, true);
+	return KC_RES_FAILED;
+}
+
+static int kc_update_cell_send(struct kcoro_chan *ch, struct kc_segment *seg,
+			       unsigned int i, void *elem, u64 s,
+			       unsigned long waiter, bool closed)
+{
+	unsigned long st;
+	int ret;
+
+	kc_store_element(seg, i, elem);
+	for (;;) {
+		st = kc_get_state(seg, i);
+		if (kc_is_waiter(st)) {
+			ret = kc_send_to_receiver(seg, i, st, elem);
+			if (ret >= 0)
+				return ret;
+			continue;
+		}
+		switch (st) {
+		case KC_EMPTY:
+			if (kc_buffer_or_rendezvous_send(ch, s) && !closed) {
+				if (kc_cas_state(seg, i, st, KC_BUFFERED))
+					return KC_RES_BUFFERED;
+			} else if (closed) {
+				if (kc_cas_state(seg, i, st, KC_INTERRUPTED_SEND)) {
+					kc_on_cancelled_request(seg, i, false);
+					return KC_RES_CLOSED;
+				}
+			} else if (kc_cas_state(seg, i, st, waiter)) {
+				return KC_RES_SUSPEND;
+			}
+			continue;
+		case KC_IN_BUFFER:
+			if (kc_cas_state(seg, i, st, KC_BUFFERED))
+				return KC_RES_BUFFERED;
+			continue;
+		case KC_INTERRUPTED_RCV:
+		case KC_POISONED:
+			kc_clean_element(seg, i);
+			return KC_RES_FAILED;
+		case KC_CHANNEL_CLOSED:
+			kc_clean_element(seg, i);
+			kc_complete_close_or_cancel(ch);
+			return KC_RES_CLOSED;
+		default:
+			WARN_ONCE(1, "kcoro: sender finds cell state %lu\n", st);
+			return KC_RES_FAILED;
+		}
+	}
+}
+
+static struct kc_segment *kc_find_segment_send(struct kcoro_chan *ch, u64 id,
+					       struct kc_segment *start)
+{
+	struct kc_segment *seg = kc_find_and_move(ch, &ch->send_seg, start, id);
+
+	if (IS_ERR(seg))
+		return seg;
+	if (seg == KC_SEG_CLOSED) {
+		kc_complete_close_or_cancel(ch);
+		return NULL;
+	}
+	/* A removed segment: retry with a fresh cell (Kotlin's Q1). */
+	if (seg->id > id)
+		return NULL;
+	return seg;
+}
+
+enum {
+	KC_SENT,
+	KC_SUSPENDED,
+	KC_CLOSED,
+};
+
+/*
+ * sendImpl().  @waiter is a struct kc_waiter pointer, or one of the tokens
+ * KC_INTERRUPTED_SEND (trySend) and KC_BUFFERED (drop-oldest).  Returns
+ * KC_SENT, KC_SUSPENDED (@segp and @ip name the cell), KC_CLOSED or
+ * -ENOMEM.
+ */
+static int kc_send_impl(struct kcoro_chan *ch, void *elem,
+			unsigned long waiter, struct kc_segment **segp,
+			unsigned int *ip)
+{
+	struct kc_segment *seg = READ_ONCE(ch->send_seg);
+	unsigned int i;
+	bool closed;
+	u64 cur, s;
+
+	for (;;) {
+		cur = atomic64_fetch_add(1, &ch->senders);
+		s = cur & KC_SENDERS_MASK;
+		closed = kc_is_closed(ch, cur, false);
+		i = s % ch->seg_size;
+		if (seg->id != s / ch->seg_size) {
+			seg = kc_find_segment_send(ch, s / ch->seg_size, seg);
+			if (IS_ERR(seg))
+				return PTR_ERR(seg);
+			if (!seg) {
+				if (closed)
+					return KC_CLOSED;
+				seg = READ_ONCE(ch->send_seg);
+				continue;
+			}
+		}
+		switch (kc_update_cell_send(ch, seg, i, elem, s, waiter, closed)) {
+		case KC_RES_RENDEZVOUS:
+		case KC_RES_BUFFERED:
+			return KC_SENT;
+		case KC_RES_SUSPEND:
+			if (closed) {	/* Kotlin's Q5: cannot happen */
+				kc_on_slot_cleaned(seg);
+				return KC_CLOSED;
+			}
+			*segp = seg;
+			*ip = i;
+			return KC_SUSPENDED;
+		case KC_RES_CLOSED:
+			return KC_CLOSED;
+		case KC_RES_FAILED:
+			continue;
+		}
+	}
+}
+
+/* ---------------------------------------------------------------- */
+/* receive                                                           */
+
+enum {
+	KC_RCV_ELEMENT,
+	KC_RCV_SUSPEND,
+	KC_RCV_FAILED,
+};
+
+static int kc_receive_from_sender(struct kcoro_chan *ch, struct kc_segment *seg,
+				  unsigned int i, unsigned long st, void **elem)
+{
+	struct kc_waiter *w = kc_waiter_of(st);
+	bool help_eb = st & KC_WAITER_EB_TAG;
+
+	if (!kc_cas_state(seg, i, st, KC_RESUMING_BY_RCV))
+		return -EAGAIN;
+	if (kc_try_resume_sender(w)) {
+		kc_set_state(seg, i, KC_DONE_RCV);
+		kc_waiter_release(w);
+		kc_expand_buffer(ch);
+		*elem = kc_retrieve_element(seg, i);
+		return KC_RCV_ELEMENT;
+	}
+	kc_set_state(seg, i, KC_INTERRUPTED_SEND);
+	kc_waiter_release(w);
+	kc_on_cancelled_request(seg, i, false);
+	if (help_eb)
+		kc_expand_buffer(ch);
+	return KC_RCV_FAILED;
+}
+
+static int kc_update_cell_receive(struct kcoro_chan *ch, struct kc_segment *seg,
+				  unsigned int i, u64 r, unsigned long waiter,
+				  void **elem)
+{
+	unsigned long st;
+	int ret;
+
+	for (;;) {
+		st = kc_get_state(seg, i);
+		if (kc_is_waiter(st)) {
+			ret = kc_receive_from_sender(ch, seg, i, st, elem);
+			if (ret >= 0)
+				return ret;
+			continue;
+		}
+		switch (st) {
+		case KC_EMPTY:
+		case KC_IN_BUFFER:
+			if (r < kc_senders_counter(ch)) {
+				if (kc_cas_state(seg, i, st, KC_POISONED)) {
+					kc_expand_buffer(ch);
+					return KC_RCV_FAILED;
+				}
+			} else if (kc_cas_state(seg, i, st, waiter)) {
+				kc_expand_buffer(ch);
+				return KC_RCV_SUSPEND;
+			}
+			continue;
+		case KC_BUFFERED:
+			if (kc_cas_state(seg, i, st, KC_DONE_RCV)) {
+				kc_expand_buffer(ch);
+				*elem = kc_retrieve_element(seg, i);
+				return KC_RCV_ELEMENT;
+			}
+			continue;
+		case KC_INTERRUPTED_SEND:
+		case KC_POISONED:
+			return KC_RCV_FAILED;
+		case KC_CHANNEL_CLOSED:
+			kc_expand_buffer(ch);
+			return KC_RCV_FAILED;
+		case KC_RESUMING_BY_EB:
+			cpu_relax();
+			continue;
+		default:
+			WARN_ONCE(1, "kcoro: receiver finds cell state %lu\n", st);
+			return KC_RCV_FAILED;
+		}
+	}
+}
+
+static void kc_update_receivers_counter_if_lower(struct kcoro_chan *ch, u64 v)
+{
+	s64 cur = atomic64_read(&ch->receivers);
+
+	while ((u64)cur < v && !atomic64_try_cmpxchg(&ch->receivers, &cur, v))
+		;
+}
+
+static struct kc_segment *kc_find_segment_receive(struct kcoro_chan *ch,
+						  u64 id,
+						  struct kc_segment *start)
+{
+	struct kc_segment *seg = kc_find_and_move(ch, &ch->recv_seg, start, id);
+
+	if (IS_ERR(seg))
+		return seg;
+	if (seg == KC_SEG_CLOSED) {
+		kc_complete_close_or_cancel(ch);
+		return NULL;
+	}
+	if (!ch->rendezvous_or_unlimited &&
+	    id <= kc_buffer_end_counter(ch) / ch->seg_size)
+		kc_move_forward(ch, &ch->eb_seg, seg);
+	if (seg->id > id) {
+		kc_update_receivers_counter_if_lower(ch, seg->id * ch->seg_size);
+		return NULL;
+	}
+	return seg;
+}
+
+/*
+ * receiveImpl().  @waiter is a struct kc_waiter pointer or the token
+ * KC_INTERRUPTED_RCV (tryReceive).  Returns KC_RCV_ELEMENT (*elem set),
+ * KC_RCV_SUSPEND (*segp, *ip, *rp name the cell), KC_CLOSED, or -ENOMEM.
+ */
+static int kc_receive_impl(struct kcoro_chan *ch, unsigned long waiter,
+			   void **elem, struct kc_segment **segp,
+			   unsigned int *ip, u64 *rp)
+{
+	struct kc_segment *seg = READ_ONCE(ch->recv_seg);
+	unsigned int i;
+	u64 r;
+
+	for (;;) {
+		if (kc_is_closed(ch, atomic64_read(&ch->senders), true))
+			return KC_CLOSED;
+		r = atomic64_fetch_add(1, &ch->receivers);
+		i = r % ch->seg_size;
+		if (seg->id != r / ch->seg_size) {
+			seg = kc_find_segment_receive(ch, r / ch->seg_size, seg);
+			if (IS_ERR(seg))
+				return PTR_ERR(seg);
+			if (!seg) {
+				seg = READ_ONCE(ch->recv_seg);
+				continue;
+			}
+		}
+		switch (kc_update_cell_receive(ch, seg, i, r, waiter, elem)) {
+		case KC_RCV_ELEMENT:
+			return KC_RCV_ELEMENT;
+		case KC_RCV_SUSPEND:
+			*segp = seg;
+			*ip = i;
+			*rp = r;
+			return KC_RCV_SUSPEND;
+		case KC_RCV_FAILED:
+			continue;
+		}
+	}
+}
+
+/* ---------------------------------------------------------------- */
+/* close, cancel, hasElements                                        */
+
+static bool kc_is_cell_non_empty(struct kcoro_chan *ch, struct kc_segment *seg,
+				 unsigned int i, u64 global)
+{
+	unsigned long st;
+
+	for (;;) {
+		st = kc_get_state(seg, i);
+		switch (st) {
+		case KC_EMPTY:
+		case KC_IN_BUFFER:
+			if (kc_cas_state(seg, i, st, KC_POISONED)) {
+				kc_expand_buffer(ch);
+				return false;
+			}
+			continue;
+		case KC_BUFFERED:
+		case KC_RESUMING_BY_EB:
+			return true;
+		case KC_INTERRUPTED_SEND:
+		case KC_CHANNEL_CLOSED:
+		case KC_DONE_RCV:
+		case KC_POISONED:
+		case KC_RESUMING_BY_RCV:
+		case KC_RESUMING_BY_SND:
+			return false;
+		default:	/* a waiter, or INTERRUPTED_RCV */
+			return global == kc_receivers_counter(ch);
+		}
+	}
+}
+
+static bool kc_has_elements(struct kcoro_chan *ch)
+{
+	struct kc_segment *seg;
+	u64 r, s, id;
+
+	for (;;) {
+		seg = READ_ONCE(ch->recv_seg);
+		r = kc_receivers_counter(ch);
+		s = kc_senders_counter(ch);
+		if (s <= r)
+			return false;
+		id = r / ch->seg_size;
+		if (seg->id != id) {
+			seg = kc_find_segment_receive(ch, id, seg);
+			if (IS_ERR(seg))
+				return true;	/* cannot tell: assume so */
+			if (!seg) {
+				if (READ_ONCE(ch->recv_seg)->id < id)
+					return false;
+				continue;
+			}
+		}
+		if (kc_is_cell_non_empty(ch, seg, r % ch->seg_size, r))
+			return true;
+		atomic64_cmpxchg(&ch->receivers, r, r + 1);
+	}
+}
+
+/* Segment.close(): mark the physical tail's next as CLOSED. */
+static struct kc_segment *kc_close_linked_list(struct kcoro_chan *ch)
+{
+	struct kc_segment *last = READ_ONCE(ch->send_seg), *seg, *next;
+
+	seg = READ_ONCE(ch->recv_seg);
+	if (seg->id > last->id)
+		last = seg;
+	if (ch->eb_seg) {
+		seg = READ_ONCE(ch->eb_seg);
+		if (seg->id > last->id)
+			last = seg;
+	}
+	for (;;) {
+		next = READ_ONCE(last->next);
+		if (next == KC_SEG_CLOSED)
+			return last;
+		if (next) {
+			last = next;
+			continue;
+		}
+		if (!cmpxchg(&last->next, NULL, KC_SEG_CLOSED))
+			return last;
+	}
+}
+
+static u64 kc_mark_all_empty_cells_as_closed(struct kcoro_chan *ch,
+					     struct kc_segment *seg)
+{
+	unsigned long st;
+	int i;
+
+	for (; seg; seg = READ_ONCE(seg->prev)) {
+		for (i = ch->seg_size - 1; i >= 0; i--) {
+			u64 global = kc_global(seg, i);
+
+			if (global < kc_receivers_counter(ch))
+				return U64_MAX;
+			for (;;) {
+				st = kc_get_state(seg, i);
+				if (st == KC_EMPTY || st == KC_IN_BUFFER) {
+					if (!kc_cas_state(seg, i, st, KC_CHANNEL_CLOSED))
+						continue;
+					kc_on_slot_cleaned(seg);
+				} else if (st == KC_BUFFERED) {
+					return global;
+				}
+				break;
+			}
+		}
+	}
+	return U64_MAX;
+}
+
+/* Resume collected waiters oldest first (they were pushed newest first). */
+static void kc_resume_closed(struct kc_waiter *list)
+{
+	struct kc_waiter *w, *next;
+
+	for (w = list; w; w = next) {
+		next = w->next;
+		kc_try_resume(w, NULL, -EPIPE);
+		kc_waiter_release(w);
+	}
+}
+
+static void kc_cancel_suspended_receive_requests(struct kcoro_chan *ch,
+						 struct kc_segment *seg,
+						 u64 senders)
+{
+	struct kc_waiter *list = NULL, *w;
+	unsigned long st;
+	int i;
+
+	for (; seg; seg = READ_ONCE(seg->prev)) {
+		for (i = ch->seg_size - 1; i >= 0; i--) {
+			if (kc_global(seg, i) < senders)
+				goto done;
+			for (;;) {
+				st = kc_get_state(seg, i);
+				if (st == KC_EMPTY || st == KC_IN_BUFFER) {
+					if (!kc_cas_state(seg, i, st, KC_CHANNEL_CLOSED))
+						continue;
+					kc_on_slot_cleaned(seg);
+				} else if (kc_is_waiter(st)) {
+					if (!kc_cas_state(seg, i, st, KC_CHANNEL_CLOSED))
+						continue;
+					w = kc_waiter_of(st);
+					w->next = list;
+					list = w;
+					kc_on_cancelled_request(seg, i, true);
+				}
+				break;
+			}
+		}
+	}
+done:
+	kc_resume_closed(list);
+}
+
+static void kc_remove_unprocessed_elements(struct kcoro_chan *ch,
+					   struct kc_segment *seg)
+{
+	struct kc_waiter *list = NULL, *w;
+	unsigned long st;
+	int i;
+
+	for (; seg; seg = READ_ONCE(seg->prev)) {
+		for (i = ch->seg_size - 1; i >= 0; i--) {
+			u64 global = kc_global(seg, i);
+
+			for (;;) {
+				st = kc_get_state(seg, i);
+				if (st == KC_DONE_RCV || st == KC_RESUMING_BY_EB ||
+				    st == KC_RESUMING_BY_RCV ||
+				    st == KC_RESUMING_BY_SND)
+					goto done;
+				if (st == KC_BUFFERED) {
+					if (global < kc_receivers_counter(ch))
+						goto done;
+					if (!kc_cas_state(seg, i, st, KC_CHANNEL_CLOSED))
+						continue;
+					kc_undelivered(ch, kc_get_element(seg, i));
+					kc_clean_element(seg, i);
+					kc_on_slot_cleaned(seg);
+				} else if (st == KC_EMPTY || st == KC_IN_BUFFER) {
+					if (!kc_cas_state(seg, i, st, KC_CHANNEL_CLOSED))
+						continue;
+					kc_on_slot_cleaned(seg);
+				} else if (kc_is_waiter(st)) {
+					if (global < kc_receivers_counter(ch))
+						goto done;
+					if (!kc_cas_state(seg, i, st, KC_CHANNEL_CLOSED))
+						continue;
+					w = kc_waiter_of(st);
+					kc_undelivered(ch, kc_get_element(seg, i));
+					w->next = list;
+					list = w;
+					kc_clean_element(seg, i);
+					kc_on_slot_cleaned(seg);
+				}
+				break;
+			}
+		}
+	}
+done:
+	kc_resume_closed(list);
+}
+
+static struct kc_segment *kc_complete_close(struct kcoro_chan *ch, u64 senders)
+{
+	struct kc_segment *last = kc_close_linked_list(ch);
+	u64 global;
+
+	if (ch->drop_oldest) {
+		global = kc_mark_all_empty_cells_as_closed(ch, last);
+		if (global != U64_MAX)
+			kc_drop_first_until_in_buffer(ch, global);
+	}
+	kc_cancel_suspended_receive_requests(ch, last, senders);
+	return last;
+}
+
+static bool kc_is_closed(struct kcoro_chan *ch, u64 word, bool for_receive)
+{
+	struct kc_segment *last;
+
+	switch (kc_close_status(word)) {
+	case KC_CLOSE_CLOSED:
+		kc_complete_close(ch, word & KC_SENDERS_MASK);
+		return for_receive ? !kc_has_elements(ch) : true;
+	case KC_CLOSE_CANCELLED:
+		last = kc_complete_close(ch, word & KC_SENDERS_MASK);
+		kc_remove_unprocessed_elements(ch, last);
+		return true;
+	default:
+		return false;
+	}
+}
+
+static void kc_complete_close_or_cancel(struct kcoro_chan *ch)
+{
+	kc_is_closed(ch, atomic64_read(&ch->senders), false);
+}
+
+static void kc_set_close_status(struct kcoro_chan *ch, int from_mask, int to)
+{
+	s64 cur = atomic64_read(&ch->senders);
+	u64 counter;
+
+	do {
+		if (!(from_mask & (1 << kc_close_status(cur))))
+			return;
+		counter = cur & KC_SENDERS_MASK;
+	} while (!atomic64_try_cmpxchg(&ch->senders, &cur,
+				       ((u64)to << KC_SENDERS_SHIFT) | counter));
+}
+
+static bool kc_close_or_cancel(struct kcoro_chan *ch, bool cancel)
+{
+	bool by_us;
+
+	preempt_disable();
+	rcu_read_lock();
+	if (cancel)
+		kc_set_close_status(ch, 1 << KC_CLOSE_ACTIVE,
+				    KC_CLOSE_CANCELLATION_STARTED);
+	by_us = !cmpxchg(&ch->close_cause, 0, cancel ? -ECANCELED : -EPIPE);
+	if (cancel) {
+		kc_set_close_status(ch, ~0, KC_CLOSE_CANCELLED);
+	} else {
+		kc_set_close_status(ch, 1 << KC_CLOSE_ACTIVE, KC_CLOSE_CLOSED);
+		kc_set_close_status(ch, 1 << KC_CLOSE_CANCELLATION_STARTED,
+				    KC_CLOSE_CANCELLED);
+	}
+	kc_complete_close_or_cancel(ch);
+	rcu_read_unlock();
+	preempt_enable();
+	return by_us;
+}
+
+/* dropFirstElementUntilTheSpecifiedCellIsInTheBuffer() (DROP_OLDEST) */
+static void kc_drop_first_until_in_buffer(struct kcoro_chan *ch, u64 global)
+{
+	struct kc_segment *seg = READ_ONCE(ch->recv_seg), *found;
+	void *elem;
+	u64 r;
+
+	for (;;) {
+		r = kc_receivers_counter(ch);
+		if (global < max(r + ch->capacity, kc_buffer_end_counter(ch)))
+			return;
+		if (atomic64_cmpxchg(&ch->receivers, r, r + 1) != r)
+			continue;
+		if (seg->id != r / ch->seg_size) {
+			found = kc_find_segment_receive(ch, r / ch->seg_size, seg);
+			if (IS_ERR_OR_NULL(found)) {
+				seg = READ_ONCE(ch->recv_seg);
+				continue;
+			}
+			seg = found;
+		}
+		switch (kc_update_cell_receive(ch, seg, r % ch->seg_size, r,
+					       KC_EMPTY, &elem)) {
+		case KC_RCV_ELEMENT:
+			kc_undelivered(ch, elem);
+			break;
+		case KC_RCV_SUSPEND:
+			WARN_ONCE(1, "kcoro: drop-oldest would suspend\n");
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+/* ---------------------------------------------------------------- */
+/* waiting                                                           */
+
+static int kc_should_cancel(struct kc_waiter *w, ktime_t deadline)
+{
+	if (w->co ? kcoro_cancelled() : signal_pending(current))
+		return w->co ? -ECANCELED : -EINTR;
+	if (deadline != KTIME_MAX && ktime_compare(ktime_get(), deadline) >= 0)
+		return -ETIMEDOUT;
+	return 0;
+}
+
+/*
+ * Wait until @w is resumed, or cancel it (timeout, signal, kcoro_cancel())
+ * and take its cell out of the waiter state ourselves.  Returns the
+ * resume result, or the cancellation error.
+ */
+static int kc_waiter_wait(struct kcoro_chan *ch, struct kc_waiter *w,
+			  ktime_t deadline)
+{
+	int state, err = 0;
+
+	for (;;) {
+		state = atomic_read_acquire(&w->state);
+		if (state != KC_W_WAITING)
+			break;
+		err = kc_should_cancel(w, deadline);
+		if (err) {
+			if (atomic_cmpxchg(&w->state, KC_W_WAITING,
+					   KC_W_CANCELLED) != KC_W_WAITING)
+				continue;
+			state = KC_W_CANCELLED;
+			preempt_disable();
+			rcu_read_lock();
+			kc_waiter_cancel_cell(ch, w);
+			rcu_read_unlock();
+			preempt_enable();
+			break;
+		}
+		if (w->co) {
+			kcoro_park_until(deadline);
+		} else {
+			set_current_state(TASK_INTERRUPTIBLE);
+			if (atomic_read(&w->state) == KC_W_WAITING)
+				schedule_hrtimeout(deadline == KTIME_MAX ?
+						   NULL : &deadline,
+						   HRTIMER_MODE_ABS);
+			__set_current_state(TASK_RUNNING);
+		}
+	}
+	/* Whoever holds the cell's reference is in a short atomic window. */
+	while (smp_load_acquire(&w->busy))
+		cpu_relax();
+	kc_seg_put(w->seg);
+	atomic_long_dec(&kc_nr_waiters);
+	return state == KC_W_RESUMED ? READ_ONCE(w->result) : err;
+}
+
+static ktime_t kc_deadline(s64 timeout_ns)
+{
+	if (timeout_ns < 0)
+		return KTIME_MAX;
+	return ktime_add_safe(ktime_get(), ns_to_ktime(timeout_ns));
+}
+
+/* ---------------------------------------------------------------- */
+/* public API                                                        */
+
+static void kc_op_begin(void)
+	__acquires(RCU)
+{
+	might_sleep();
+	preempt_disable();
+	rcu_read_lock();
+}
+
+static void kc_op_end(void)
+	__releases(RCU)
+{
+	rcu_read_unlock();
+	preempt_enable();
+}
+
+static int kc_send(struct kcoro_chan *ch, void *elem, ktime_t deadline)
+{
+	struct kc_segment *seg;
+	struct kc_waiter w;
+	unsigned int i;
+	int ret;
+
+	if (kc_refill_spare(ch))
+		goto nomem;
+	kc_waiter_init(&w, true);
+	kc_op_begin();
+	if (ch->drop_latest || ch->drop_oldest) {
+		ret = kc_send_impl(ch, elem, ch->drop_oldest ? KC_BUFFERED :
+				   KC_INTERRUPTED_SEND, &seg, &i);
+		if (ret == KC_SUSPENDED) {
+			if (ch->drop_oldest) {
+				kc_drop_first_until_in_buffer(ch, kc_global(seg, i));
+			} else {
+				kc_on_slot_cleaned(seg);
+				kc_undelivered(ch, elem);
+			}
+			ret = KC_SENT;
+		}
+	} else {
+		ret = kc_send_impl(ch, elem, (unsigned long)&w, &seg, &i);
+		if (ret == KC_SUSPENDED)
+			kc_waiter_install_cancel(&w, seg, i);
+	}
+	kc_op_end();
+
+	switch (ret) {
+	case KC_SENT:
+		return 0;
+	case KC_SUSPENDED:
+		return kc_waiter_wait(ch, &w, deadline);
+	case KC_CLOSED:
+		kc_undelivered(ch, elem);
+		return -EPIPE;
+	}
+nomem:
+	kc_undelivered(ch, elem);
+	return -ENOMEM;
+}
+
+/**
+ * kcoro_chan_send() - send an element, waiting for room or a receiver
+ * @ch: the channel
+ * @elem: the element
+ *
+ * From a coroutine the coroutine parks; from a thread it sleeps
+ * interruptibly.  Whenever this fails, @elem went to the undelivered hook.
+ *
+ * Return: 0 once the element is buffered or taken by a receiver; -EPIPE if
+ * the channel is closed or cancelled; -ECANCELED if the calling coroutine
+ * was cancelled; -EINTR if the calling thread got a signal; -ENOMEM.
+ */
+int kcoro_chan_send(struct kcoro_chan *ch, void *elem)
+{
+	return kc_send(ch, elem, KTIME_MAX);
+}
+EXPORT_SYMBOL_GPL(kcoro_chan_send);
+
+/**
+ * kcoro_chan_send_timeout() - kcoro_chan_send() with a time limit
+ * @ch: the channel
+ * @elem: the element
+ * @timeout_ns: relative limit in nanoseconds; negative waits for ever
+ *
+ * Return: as kcoro_chan_send(), or -ETIMEDOUT when the limit passed (the
+ * element then went to the undelivered hook).
+ */
+int kcoro_chan_send_timeout(struct kcoro_chan *ch, void *elem, s64 timeout_ns)
+{
+	return kc_send(ch, elem, kc_deadline(timeout_ns));
+}
+EXPORT_SYMBOL_GPL(kcoro_chan_send_timeout);
+
+/**
+ * kcoro_chan_try_send() - send an element only if that needs no waiting
+ * @ch: the channel
+ * @elem: the element
+ *
+ * A failed try-send leaves @elem with the caller: the undelivered hook is
+ * not called.  Drop policies apply as for kcoro_chan_send(), except that a
+ * drop-latest channel drops @elem silently.
+ *
+ * Return: 0, -EAGAIN if the send would have to wait, -EPIPE if the channel
+ * is closed or cancelled, -ENOMEM.
+ */
+int kcoro_chan_try_send(struct kcoro_chan *ch, void *elem)
+{
+	struct kc_segment *seg;
+	unsigned int i;
+	int ret;
+
+	if (kc_refill_spare(ch))
+		return -ENOMEM;
+	kc_op_begin();
+	if (!ch->drop_oldest &&
+	    kc_should_send_suspend(ch, atomic64_read(&ch->senders))) {
+		kc_op_end();
+		return ch->drop_latest ? 0 : -EAGAIN;
+	}
+	ret = kc_send_impl(ch, elem, ch->drop_oldest ? KC_BUFFERED :
+			   KC_INTERRUPTED_SEND, &seg, &i);
+	if (ret == KC_SUSPENDED) {
+		if (ch->drop_oldest) {
+			kc_drop_first_until_in_buffer(ch, kc_global(seg, i));
+			ret = KC_SENT;
+		} else {
+			kc_on_slot_cleaned(seg);
+		}
+	}
+	kc_op_end();
+	switch (ret) {
+	case KC_SENT:
+		return 0;
+	case KC_SUSPENDED:
+		return ch->drop_latest ? 0 : -EAGAIN;
+	case KC_CLOSED:
+		return -EPIPE;
+	default:
+		return ret;
+	}
+}
+EXPORT_SYMBOL_GPL(kcoro_chan_try_send);
+
+static int kc_recv(struct kcoro_chan *ch, void **elem, ktime_t deadline)
+{
+	struct kc_segment *seg;
+	struct kc_waiter w;
+	unsigned int i;
+	int ret;
+	u64 r;
+
+	if (kc_refill_spare(ch))
+		return -ENOMEM;
+	kc_waiter_init(&w, false);
+	kc_op_begin();
+	ret = kc_receive_impl(ch, (unsigned long)&w, elem, &seg, &i, &r);
+	if (ret == KC_RCV_SUSPEND)
+		kc_waiter_install_cancel(&w, seg, i);
+	kc_op_end();
+
+	switch (ret) {
+	case KC_RCV_ELEMENT:
+		return 0;
+	case KC_RCV_SUSPEND:
+		ret = kc_waiter_wait(ch, &w, deadline);
+		if (!ret)
+			*elem = READ_ONCE(w.elem);
+		return ret;
+	case KC_CLOSED:
+		return -EPIPE;
+	default:
+		return ret;
+	}
+}
+
+/**
+ * kcoro_chan_recv() - receive an element, waiting for one
+ * @ch: the channel
+ * @elem: where the element is stored
+ *
+ * Return: 0 with *@elem set; -EPIPE once the channel is closed and drained,
+ * or cancelled; -ECANCELED if the calling coroutine was cancelled; -EINTR
+ * if the calling thread got a signal; -ENOMEM.
+ */
+int kcoro_chan_recv(struct kcoro_chan *ch, void **elem)
+{
+	return kc_recv(ch, elem, KTIME_MAX);
+}
+EXPORT_SYMBOL_GPL(kcoro_chan_recv);
+
+/**
+ * kcoro_chan_recv_timeout() - kcoro_chan_recv() with a time limit
+ * @ch: the channel
+ * @elem: where the element is stored
+ * @timeout_ns: relative limit in nanoseconds; negative waits for ever
+ *
+ * Return: as kcoro_chan_recv(), or -ETIMEDOUT.
+ */
+int kcoro_chan_recv_timeout(struct kcoro_chan *ch, void **elem, s64 timeout_ns)
+{
+	return kc_recv(ch, elem, kc_deadline(timeout_ns));
+}
+EXPORT_SYMBOL_GPL(kcoro_chan_recv_timeout);
+
+/**
+ * kcoro_chan_try_recv() - receive an element only if one is ready
+ * @ch: the channel
+ * @elem: where the element is stored
+ *
+ * Return: 0 with *@elem set, -EAGAIN if none is ready, -EPIPE once the
+ * channel is closed and drained or cancelled, -ENOMEM.
+ */
+int kcoro_chan_try_recv(struct kcoro_chan *ch, void **elem)
+{
+	struct kc_segment *seg;
+	unsigned int i;
+	int ret;
+	u64 r, word;
+
+	if (kc_refill_spare(ch))
+		return -ENOMEM;
+	kc_op_begin();
+	r = kc_receivers_counter(ch);
+	word = atomic64_read(&ch->senders);
+	if (kc_is_closed(ch, word, true)) {
+		ret = -EPIPE;
+	} else if (r >= (word & KC_SENDERS_MASK)) {
+		ret = -EAGAIN;
+	} else {
+		ret = kc_receive_impl(ch, KC_INTERRUPTED_RCV, elem, &seg, &i, &r);
+		if (ret == KC_RCV_SUSPEND) {
+			kc_wait_eb_completion(ch, r);
+			kc_on_slot_cleaned(seg);
+			ret = -EAGAIN;
+		} else if (ret == KC_RCV_ELEMENT) {
+			ret = 0;
+		} else if (ret == KC_CLOSED) {
+			ret = -EPIPE;
+		}
+	}
+	kc_op_end();
+	return ret;
+}
+EXPORT_SYMBOL_GPL(kcoro_chan_try_recv);
+
+/**
+ * kcoro_chan_close() - close a channel for sending
+ * @ch: the channel
+ *
+ * Later sends fail with -EPIPE.  Buffered elements and those of senders
+ * already suspended stay receivable; receivers then get -EPIPE.
+ *
+ * Return: true if this call closed the channel.
+ */
+bool kcoro_chan_close(struct kcoro_chan *ch)
+{
+	return kc_close_or_cancel(ch, false);
+}
+EXPORT_SYMBOL_GPL(kcoro_chan_close);
+
+/**
+ * kcoro_chan_cancel() - close a channel and drop everything in it
+ * @ch: the channel
+ *
+ * Every buffered element and the element of every suspended sender go to
+ * the undelivered hook; suspended senders and receivers return -EPIPE.
+ *
+ * Return: true if this call was the first to close or cancel the channel.
+ */
+bool kcoro_chan_cancel(struct kcoro_chan *ch)
+{
+	return kc_close_or_cancel(ch, true);
+}
+EXPORT_SYMBOL_GPL(kcoro_chan_cancel);
+
+/**
+ * kcoro_chan_is_closed_for_send() - would a send fail with -EPIPE?
+ * @ch: the channel
+ *
+ * Return: true once the channel is closed or cancelled.
+ */
+bool kcoro_chan_is_closed_for_send(struct kcoro_chan *ch)
+{
+	bool ret;
+
+	kc_op_begin();
+	ret = kc_is_closed(ch, atomic64_read(&ch->senders), false);
+	kc_op_end();
+	return ret;
+}
+EXPORT_SYMBOL_GPL(kcoro_chan_is_closed_for_send);
+
+/**
+ * kcoro_chan_is_closed_for_recv() - would a receive fail with -EPIPE?
+ * @ch: the channel
+ *
+ * Return: true once the channel is closed and drained, or cancelled.
+ */
+bool kcoro_chan_is_closed_for_recv(struct kcoro_chan *ch)
+{
+	bool ret;
+
+	kc_op_begin();
+	ret = kc_is_closed(ch, atomic64_read(&ch->senders), true);
+	kc_op_end();
+	return ret;
+}
+EXPORT_SYMBOL_GPL(kcoro_chan_is_closed_for_recv);
+
+/**
+ * kcoro_chan_create() - create a channel
+ * @attr: parameters, or NULL for a rendezvous channel
+ *
+ * May sleep.
+ *
+ * Return: the channel with one reference, or ERR_PTR(-EINVAL) for bad
+ * attributes, ERR_PTR(-ENOMEM).
+ */
+struct kcoro_chan *kcoro_chan_create(const struct kcoro_chan_attr *attr)
+{
+	static const struct kcoro_chan_attr defaults;
+	struct kcoro_chan *ch;
+	struct kc_segment *seg;
+	unsigned int seg_size;
+	long cap;
+
+	if (!attr)
+		attr = &defaults;
+	cap = attr->capacity;
+	seg_size = attr->segment_size ?: READ_ONCE(chan_segment_size);
+	if (attr->flags || cap < KCORO_CHAN_CONFLATED ||
+	    (unsigned int)attr->overflow > KCORO_CHAN_DROP_LATEST ||
+	    (cap == KCORO_CHAN_CONFLATED && attr->overflow == KCORO_CHAN_DROP_LATEST) ||
+	    !seg_size || seg_size > KC_SEG_SIZE_MAX)
+		return ERR_PTR(-EINVAL);
+
+	ch = kzalloc(sizeof(*ch), GFP_KERNEL_ACCOUNT);
+	if (!ch)
+		return ERR_PTR(-ENOMEM);
+	ch->seg_size = seg_size;
+	ch->undelivered = attr->undelivered;
+	ch->undelivered_ctx = attr->undelivered_ctx;
+	refcount_set(&ch->ref, 1);
+	spin_lock_init(&ch->lock);
+
+	/* Kotlin's factory: drop policies make a ConflatedBufferedChannel. */
+	if (cap == KCORO_CHAN_CONFLATED) {
+		cap = 1;
+		ch->drop_oldest = true;
+	} else if (cap != KCORO_CHAN_UNLIMITED &&
+		   attr->overflow != KCORO_CHAN_SUSPEND) {
+		cap = max(cap, 1L);
+		ch->drop_oldest = attr->overflow == KCORO_CHAN_DROP_OLDEST;
+		ch->drop_latest = attr->overflow == KCORO_CHAN_DROP_LATEST;
+	}
+	if (cap == KCORO_CHAN_UNLIMITED) {
+		ch->capacity = KC_BUFFER_END_UNLIMITED;
+		ch->rendezvous_or_unlimited = true;
+		atomic64_set(&ch->buffer_end, KC_BUFFER_END_UNLIMITED);
+	} else {
+		ch->capacity = cap;
+		ch->rendezvous_or_unlimited = cap == 0;
+		atomic64_set(&ch->buffer_end, cap);
+		atomic64_set(&ch->completed_eb, cap);
+	}
+
+	seg = kc_seg_new(ch, GFP_KERNEL_ACCOUNT);
+	if (!seg) {
+		kfree(ch);
+		return ERR_PTR(-ENOMEM);
+	}
+	seg->ch = ch;
+	refcount_set(&seg->ref, 1);
+	atomic_set(&seg->cleaned_and_pointers,
+		   (ch->rendezvous_or_unlimited ? 2 : 3) << KC_POINTERS_SHIFT);
+	ch->first = seg;
+	ch->send_seg = seg;
+	ch->recv_seg = seg;
+	ch->eb_seg = ch->rendezvous_or_unlimited ? NULL : seg;
+	atomic_long_inc(&kc_nr_channels);
+	return ch;
+}
+EXPORT_SYMBOL_GPL(kcoro_chan_create);
+
+/**
+ * kcoro_chan_get() - take a reference on a channel
+ * @ch: the channel (the caller already holds a reference)
+ */
+void kcoro_chan_get(struct kcoro_chan *ch)
+{
+	refcount_inc(&ch->ref);
+}
+EXPORT_SYMBOL_GPL(kcoro_chan_get);
+
+/**
+ * kcoro_chan_put() - drop a reference on a channel
+ * @ch: the channel
+ *
+ * The last reference cancels the channel (remaining elements go to the
+ * undelivered hook) and frees it.  May sleep.
+ */
+void kcoro_chan_put(struct kcoro_chan *ch)
+{
+	struct kc_segment *seg, *next;
+
+	if (!refcount_dec_and_test(&ch->ref))
+		return;
+	kc_close_or_cancel(ch, true);
+	for (seg = ch->first; seg; seg = next) {
+		next = kc_seg_next(seg);
+		kc_seg_put(seg);
+	}
+	if (ch->spare)
+		atomic_long_dec(&kc_nr_segments);
+	kfree(ch->spare);
+	kfree(ch);
+	atomic_long_dec(&kc_nr_channels);
+}
+EXPORT_SYMBOL_GPL(kcoro_chan_put);
+
+/**
+ * kcoro_chan_get_stats() - read the module-wide channel counters
+ * @stats: filled in
+ *
+ * Segments are freed after an RCU grace period, so a test that wants the
+ * count to settle calls rcu_barrier() first.
+ */
+void kcoro_chan_get_stats(struct kcoro_chan_stats *stats)
+{
+	stats->channels = atomic_long_read(&kc_nr_channels);
+	stats->segments = atomic_long_read(&kc_nr_segments);
+	stats->waiters = atomic_long_read(&kc_nr_waiters);
+}
+EXPORT_SYMBOL_GPL(kcoro_chan_get_stats);
