@@ -11,10 +11,11 @@
  *  - the memory an idle coroutine costs, against an idle kthread.
  *
  * All timed work runs on one CPU, driven by a kthread bound there.  Each
- * measurement is calibrated to take about BENCH_TARGET_NS and the best of
- * BENCH_RUNS runs is kept.  Under QEMU TCG the CPU is emulated, so only the
- * ratios mean something.  This is not a test: the module loads (and can be
- * unloaded) whatever it measures.
+ * measurement is calibrated to take about BENCH_TARGET_NS; the measurements
+ * then run in turn BENCH_RUNS times and the fastest run of each is kept.
+ * Under QEMU TCG the CPU is emulated, so only the ratios mean something.
+ * This is not a test: the module loads (and can be unloaded) whatever it
+ * measures.
  */
 #define pr_fmt(fmt) "kcoro_bench: " fmt
 
@@ -29,7 +30,9 @@
 #include <linux/math64.h>
 #include <linux/minmax.h>
 #include <linux/mm.h>
+#include <linux/mmzone.h>
 #include <linux/module.h>
+#include <linux/nodemask.h>
 #include <linux/rcupdate.h>
 #include <linux/sched.h>
 #include <linux/slab.h>
@@ -37,16 +40,19 @@
 #include <linux/timekeeping.h>
 #include <linux/vmstat.h>
 #include <linux/workqueue.h>
+#ifdef CONFIG_X86
+#include <asm/hypervisor.h>
+#endif
 
-#define BENCH_RUNS		3
-#define BENCH_TARGET_MS		500ULL
+#define BENCH_RUNS		5
+#define BENCH_TARGET_MS		300ULL
 #define BENCH_TARGET_NS		(BENCH_TARGET_MS * NSEC_PER_MSEC)
 #define BENCH_CALIB_NS		(BENCH_TARGET_NS / 5)
 #define BENCH_MIN_OPS		16ULL
 #define BENCH_MAX_OPS		BIT_ULL(28)
 
 #define MEM_COROS		1000
-#define MEM_KTHREADS		200
+#define MEM_KTHREADS		500
 
 /* The CPU every timed coroutine and kthread runs on. */
 static int bench_cpu;
@@ -366,15 +372,32 @@ static int bench_work_spawn(u64 ops, u64 *ns)
 	return 0;
 }
 
-/*
- * Find an operation count that takes about BENCH_TARGET_NS, then keep the
- * fastest of BENCH_RUNS runs of that many operations.
- */
-static void bench_measure(int (*run)(u64 ops, u64 *ns),
-			  struct bench_result *res)
+enum {
+	B_YIELD,
+	B_PARK,
+	B_KTHREAD_PAIR,
+	B_SPAWN_THREAD,
+	B_SPAWN_CORO,
+	B_KTHREAD_RUN,
+	B_WORK,
+	B_NR
+};
+
+static int (* const bench_runs[B_NR])(u64 ops, u64 *ns) = {
+	[B_YIELD]		= bench_coro_yield,
+	[B_PARK]		= bench_coro_park,
+	[B_KTHREAD_PAIR]	= bench_kthread_pair,
+	[B_SPAWN_THREAD]	= bench_spawn_loop,
+	[B_SPAWN_CORO]		= bench_coro_spawn_in_coro,
+	[B_KTHREAD_RUN]		= bench_kthread_spawn,
+	[B_WORK]		= bench_work_spawn,
+};
+
+/* Find an operation count that takes about BENCH_TARGET_NS. */
+static void bench_calibrate(int (*run)(u64 ops, u64 *ns),
+			    struct bench_result *res)
 {
 	u64 ops = BENCH_MIN_OPS, ns = 0;
-	int i;
 
 	res->ns = U64_MAX;
 	for (;;) {
@@ -386,13 +409,29 @@ static void bench_measure(int (*run)(u64 ops, u64 *ns),
 		ops *= 4;
 	}
 	ops = div64_u64(ops * BENCH_TARGET_NS, max(ns, 1ULL));
-	ops = round_up(clamp(ops, BENCH_MIN_OPS, BENCH_MAX_OPS), 2);
-	res->ops = ops;
-	for (i = 0; i < BENCH_RUNS; i++) {
-		res->err = run(ops, &ns);
-		if (res->err)
-			return;
-		res->ns = min(res->ns, ns);
+	res->ops = round_up(clamp(ops, BENCH_MIN_OPS, BENCH_MAX_OPS), 2);
+}
+
+/*
+ * Calibrate every measurement, then run them in turn BENCH_RUNS times and
+ * keep the fastest run of each: the two sides of a ratio then see the same
+ * (emulated, shared) machine, whatever the host does meanwhile.
+ */
+static void bench_measure_all(struct bench_result *res)
+{
+	u64 ns = 0;
+	int i, r;
+
+	for (i = 0; i < B_NR; i++)
+		bench_calibrate(bench_runs[i], &res[i]);
+	for (r = 0; r < BENCH_RUNS; r++) {
+		for (i = 0; i < B_NR; i++) {
+			if (res[i].err)
+				continue;
+			res[i].err = bench_runs[i](res[i].ops, &ns);
+			if (!res[i].err)
+				res[i].ns = min(res[i].ns, ns);
+		}
 	}
 }
 
@@ -432,12 +471,31 @@ struct bench_mem {
 static atomic_t mem_started;
 static bool mem_stop;
 
+/*
+ * Free memory: the free page count plus the pages sitting on the per-CPU
+ * free lists, which NR_FREE_PAGES counts as allocated.  Without them the
+ * result would be off by up to a few MB, as those lists fill and drain.
+ */
 static long bench_free_bytes(void)
 {
-	/* Let RCU-deferred frees and the per-CPU page lists settle first. */
+	long pages = global_zone_page_state(NR_FREE_PAGES);
+	struct zone *zone;
+	int nid, z, cpu;
+
+	/* Let RCU-deferred frees settle first. */
 	rcu_barrier();
 	msleep(200);
-	return global_zone_page_state(NR_FREE_PAGES) << PAGE_SHIFT;
+	for_each_online_node(nid) {
+		for (z = 0; z < MAX_NR_ZONES; z++) {
+			zone = &NODE_DATA(nid)->node_zones[z];
+			if (!populated_zone(zone))
+				continue;
+			for_each_possible_cpu(cpu)
+				pages += READ_ONCE(per_cpu_ptr(zone->per_cpu_pageset,
+							       cpu)->count);
+		}
+	}
+	return pages << PAGE_SHIFT;
 }
 
 static void bench_wait_started(int n)
@@ -550,45 +608,49 @@ static void bench_mem_row(const struct bench_mem *m)
 	pr_info("  coroutine in theory: kcoro_object_size() %zu + THREAD_SIZE %lu = %zu B\n",
 		kcoro_object_size(), THREAD_SIZE,
 		kcoro_object_size() + THREAD_SIZE);
-	pr_info("  (%d coroutines, %ld fresh vmalloc'ed stacks, %ld were cached; %d kthreads; drop in NR_FREE_PAGES / count)\n",
+	pr_info("  (drop in free pages incl. per-CPU lists / count: %d coroutines, %ld fresh vmalloc'ed stacks, %ld were cached; %d kthreads)\n",
 		MEM_COROS, m->fresh_stacks, m->cached_stacks, MEM_KTHREADS);
+}
+
+static const char *bench_machine(void)
+{
+#ifdef CONFIG_X86
+	if (x86_hyper_type == X86_HYPER_KVM)
+		return "KVM guest: near native";
+	if (boot_cpu_has(X86_FEATURE_HYPERVISOR))
+		return "QEMU TCG (emulated CPU): only the ratios are meaningful";
+#endif
+	return "not under QEMU TCG";
 }
 
 static int bench_main(void *unused)
 {
-	struct bench_result yield, park, kpp, sp_thread, sp_coro, sp_kthread,
-			    sp_work;
+	struct bench_result res[B_NR] = { };
 	struct bench_mem mem = { };
 
 	/* First, while kcoro's stack cache is still empty. */
 	bench_mem_coros(&mem);
 	if (!mem.err)
 		bench_mem_kthreads(&mem);
+	bench_measure_all(res);
 
-	bench_measure(bench_coro_yield, &yield);
-	bench_measure(bench_coro_park, &park);
-	bench_measure(bench_kthread_pair, &kpp);
-	bench_measure(bench_spawn_loop, &sp_thread);
-	bench_measure(bench_coro_spawn_in_coro, &sp_coro);
-	bench_measure(bench_kthread_spawn, &sp_kthread);
-	bench_measure(bench_work_spawn, &sp_work);
-
-	pr_info("QEMU TCG (emulated CPU): absolute times mean little, compare the ratios; cpu%d, best of %d runs of ~%llu ms each\n",
-		bench_cpu, BENCH_RUNS, BENCH_TARGET_MS);
+	pr_info("%s; %u CPU(s) online, all on cpu%d; best of %d interleaved runs of ~%llu ms\n",
+		bench_machine(), num_online_cpus(), bench_cpu, BENCH_RUNS,
+		BENCH_TARGET_MS);
 	pr_info("%-40s %13s   vs %-28s %13s   ratio\n",
 		"kcoro", "per op", "kernel", "per op");
-	bench_row("yield ping-pong, 2 coroutines (switch)", &yield,
-		  "completion ping-pong, 2 kt", &kpp);
-	bench_row("park/unpark ping-pong, 2 coroutines", &park,
-		  "completion ping-pong, 2 kt", &kpp);
-	bench_row("spawn+join from a kthread", &sp_thread,
-		  "kthread_run+kthread_stop", &sp_kthread);
-	bench_row("spawn+join from a coroutine (same CPU)", &sp_coro,
-		  "kthread_run+kthread_stop", &sp_kthread);
-	bench_row("spawn+join from a kthread", &sp_thread,
-		  "queue_work+flush_work", &sp_work);
-	bench_row("spawn+join from a coroutine (same CPU)", &sp_coro,
-		  "queue_work+flush_work", &sp_work);
+	bench_row("yield ping-pong, 2 coroutines (switch)", &res[B_YIELD],
+		  "completion ping-pong, 2 kt", &res[B_KTHREAD_PAIR]);
+	bench_row("park/unpark ping-pong, 2 coroutines", &res[B_PARK],
+		  "completion ping-pong, 2 kt", &res[B_KTHREAD_PAIR]);
+	bench_row("spawn+join from a kthread", &res[B_SPAWN_THREAD],
+		  "kthread_run+kthread_stop", &res[B_KTHREAD_RUN]);
+	bench_row("spawn+join from a coroutine (same CPU)", &res[B_SPAWN_CORO],
+		  "kthread_run+kthread_stop", &res[B_KTHREAD_RUN]);
+	bench_row("spawn+join from a kthread", &res[B_SPAWN_THREAD],
+		  "queue_work+flush_work", &res[B_WORK]);
+	bench_row("spawn+join from a coroutine (same CPU)", &res[B_SPAWN_CORO],
+		  "queue_work+flush_work", &res[B_WORK]);
 	bench_mem_row(&mem);
 	pr_info("done\n");
 
