@@ -615,7 +615,7 @@ static void bench_mem_row(const struct bench_mem *m)
 static const char *bench_machine(void)
 {
 #ifdef CONFIG_X86
-	if (x86_hyper_type == X86_HYPER_KVM)
+	if (hypervisor_is_type(X86_HYPER_KVM))
 		return "KVM guest: near native";
 	if (boot_cpu_has(X86_FEATURE_HYPERVISOR))
 		return "QEMU TCG (emulated CPU): only the ratios are meaningful";

@@ -18,12 +18,8 @@
 
 static struct kmem_cache *kcoro_cachep;
 static atomic64_t kcoro_next_id;
-static atomic64_t kcoro_nr_spawned;
-static atomic_long_t kcoro_nr_live;
-
-/* Every live coroutine object, for diagnostics and the module notifier. */
-static LIST_HEAD(kcoro_all);
-static DEFINE_SPINLOCK(kcoro_all_lock);
+static DEFINE_PER_CPU(u64, kcoro_nr_spawned);
+DEFINE_PER_CPU(long, kcoro_nr_live);
 
 /**
  * kcoro_current() - the coroutine running on this CPU's scheduler
@@ -34,17 +30,7 @@ static DEFINE_SPINLOCK(kcoro_all_lock);
  */
 struct kcoro *kcoro_current(void)
 {
-	struct kcoro_rq *rq = raw_cpu_ptr(&kcoro_rqs);
-
-	/*
-	 * A scheduler kthread is bound to its CPU, so if current is this
-	 * CPU's scheduler, rq cannot change under us.  Any other task may
-	 * migrate, but then it is not rq->task either.  An interrupt taken
-	 * while a coroutine runs is not the coroutine.
-	 */
-	if (!in_task() || READ_ONCE(rq->task) != current)
-		return NULL;
-	return READ_ONCE(rq->curr);
+	return kcoro_this();
 }
 EXPORT_SYMBOL_GPL(kcoro_current);
 
@@ -85,13 +71,71 @@ void kcoro_get(struct kcoro *co)
 }
 EXPORT_SYMBOL_GPL(kcoro_get);
 
+/*
+ * A few freed coroutine objects per CPU are reused without going through
+ * the slab allocator, which dominates the cost of a short-lived coroutine.
+ * kcoro_put() may run in any context, so interrupts are off around the
+ * per-CPU list.
+ */
+#define KCORO_PCPU_OBJS	16
+
+struct kcoro_pcpu_objs {
+	unsigned int nr;
+	struct kcoro *obj[KCORO_PCPU_OBJS];
+};
+
+static DEFINE_PER_CPU(struct kcoro_pcpu_objs, kcoro_pcpu_objs);
+
+static struct kcoro *kcoro_obj_alloc(void)
+{
+	struct kcoro_pcpu_objs *pc;
+	struct kcoro *co = NULL;
+	unsigned long flags;
+
+	local_irq_save(flags);
+	pc = this_cpu_ptr(&kcoro_pcpu_objs);
+	if (pc->nr)
+		co = pc->obj[--pc->nr];
+	local_irq_restore(flags);
+	if (co) {
+		memset(co, 0, sizeof(*co));
+		return co;
+	}
+	return kmem_cache_zalloc(kcoro_cachep, GFP_KERNEL);
+}
+
+static void kcoro_obj_free(struct kcoro *co)
+{
+	struct kcoro_pcpu_objs *pc;
+	unsigned long flags;
+
+	local_irq_save(flags);
+	pc = this_cpu_ptr(&kcoro_pcpu_objs);
+	if (pc->nr < KCORO_PCPU_OBJS) {
+		pc->obj[pc->nr++] = co;
+		co = NULL;
+	}
+	local_irq_restore(flags);
+	if (co)
+		kmem_cache_free(kcoro_cachep, co);
+}
+
+static void kcoro_obj_cache_drain(void)
+{
+	int cpu;
+
+	for_each_possible_cpu(cpu) {
+		struct kcoro_pcpu_objs *pc = per_cpu_ptr(&kcoro_pcpu_objs, cpu);
+
+		while (pc->nr)
+			kmem_cache_free(kcoro_cachep, pc->obj[--pc->nr]);
+	}
+}
+
 static void kcoro_free(struct kcoro *co)
 {
-	spin_lock(&kcoro_all_lock);
-	list_del(&co->all_node);
-	spin_unlock(&kcoro_all_lock);
-	kmem_cache_free(kcoro_cachep, co);
-	atomic_long_dec(&kcoro_nr_live);
+	kcoro_obj_free(co);
+	this_cpu_dec(kcoro_nr_live);
 }
 
 /**
@@ -159,15 +203,16 @@ struct kcoro *__kcoro_spawn(kcoro_fn_t fn, void *arg,
 	cpu = kcoro_pick_cpu(cpu);
 	if (cpu < 0)
 		return ERR_PTR(cpu);
+	/* kcoro's own coroutines are drained by its exit instead. */
+	if (owner != THIS_MODULE && !try_module_get(owner))
+		return ERR_PTR(-ENOENT);
 
-	co = kmem_cache_zalloc(kcoro_cachep, GFP_KERNEL);
+	co = kcoro_obj_alloc();
 	if (!co)
-		return ERR_PTR(-ENOMEM);
+		goto err_module;
 	co->ctx.stack = kcoro_stack_alloc();
-	if (!co->ctx.stack) {
-		kmem_cache_free(kcoro_cachep, co);
-		return ERR_PTR(-ENOMEM);
-	}
+	if (!co->ctx.stack)
+		goto err_free;
 	co->ctx.sp = kcoro_arch_init_stack(co->ctx.stack, co);
 	co->fn = fn;
 	co->arg = arg;
@@ -175,112 +220,29 @@ struct kcoro *__kcoro_spawn(kcoro_fn_t fn, void *arg,
 	co->cpu = cpu;
 	co->id = atomic64_inc_return(&kcoro_next_id);
 	atomic_set(&co->state, KCORO_RUNNABLE);
-	INIT_LIST_HEAD(&co->rq_node);
 	init_waitqueue_head(&co->join_wq);
-	hrtimer_init(&co->timer, CLOCK_MONOTONIC, HRTIMER_MODE_REL);
-	co->timer.function = kcoro_sleep_timer_fn;
 	/* One reference for the caller, one for the running coroutine. */
 	refcount_set(&co->ref, 2);
-
-	atomic_long_inc(&kcoro_nr_live);
-	atomic64_inc(&kcoro_nr_spawned);
-	spin_lock(&kcoro_all_lock);
-	list_add_tail(&co->all_node, &kcoro_all);
-	spin_unlock(&kcoro_all_lock);
+	this_cpu_inc(kcoro_nr_live);
+	this_cpu_inc(kcoro_nr_spawned);
 
 	kcoro_enqueue(co);
 	return co;
+
+err_free:
+	kcoro_obj_free(co);
+err_module:
+	if (owner != THIS_MODULE)
+		module_put(owner);
+	return ERR_PTR(-ENOMEM);
 }
 EXPORT_SYMBOL_GPL(__kcoro_spawn);
 
-/*
- * Suspension points must not carry per-task state across the switch: all
- * coroutines of a scheduler kthread share its task_struct (held locks,
- * RCU nesting, preempt and pagefault counts).
- */
-static struct kcoro *kcoro_suspend_check(const char *what)
+struct kcoro *kcoro_suspend_fail(const char *what)
 {
-	struct kcoro *co = kcoro_current();
-
-	if (WARN(!co, "kcoro: %s() called outside a coroutine\n", what))
-		return NULL;
-	might_sleep();
-	debug_check_no_locks_held();
-	return co;
+	WARN(1, "kcoro: %s() called outside a coroutine\n", what);
+	return NULL;
 }
-
-/**
- * kcoro_yield() - let the other runnable coroutines of this CPU run
- *
- * The current coroutine goes to the tail of its run queue.  Must be called
- * from a coroutine with no lock held.
- */
-void kcoro_yield(void)
-{
-	struct kcoro *co = kcoro_suspend_check(__func__);
-
-	if (co)
-		kcoro_yield_cpu(co);
-}
-EXPORT_SYMBOL_GPL(kcoro_yield);
-
-/**
- * kcoro_park() - suspend the current coroutine until it is unparked
- *
- * Each coroutine has one wake-up token, like a binary semaphore: if
- * kcoro_unpark() was called since the last kcoro_park() returned, this
- * consumes the token and returns at once; otherwise the coroutine sleeps
- * until kcoro_unpark().  Wake-ups may be spurious, so callers re-check
- * their condition in a loop.  Must be called from a coroutine with no lock
- * held.
- */
-void kcoro_park(void)
-{
-	struct kcoro *co = kcoro_suspend_check(__func__);
-
-	if (!co)
-		return;
-	/* Full barrier: orders the waker's stores before our re-check. */
-	if (atomic_xchg(&co->wake_token, 0))
-		return;
-	atomic_set(&co->state, KCORO_PARKED);
-	/*
-	 * Dekker with kcoro_unpark(): we publish PARKED then look for a
-	 * token, it publishes the token then looks for PARKED.  One of us
-	 * sees the other; the cmpxchg picks who makes us runnable again.
-	 * If the waker wins, we are queued on our own CPU before we have
-	 * switched away, which is fine: only this kthread runs us.
-	 */
-	smp_mb();
-	if (!atomic_read(&co->wake_token) ||
-	    atomic_cmpxchg(&co->state, KCORO_PARKED,
-			   KCORO_RUNNING) != KCORO_PARKED)
-		kcoro_reschedule(co);
-	atomic_xchg(&co->wake_token, 0);
-}
-EXPORT_SYMBOL_GPL(kcoro_park);
-
-/**
- * kcoro_unpark() - wake a parked coroutine
- * @co: the coroutine
- *
- * Makes @co's wake-up token available; if @co is parked it becomes runnable
- * on its CPU's scheduler (another CPU is woken as needed).  Wake-ups before
- * the park are not lost.  Callable from any context, hard interrupts
- * included.  The caller must guarantee that @co stays alive for the call
- * (hold a reference, or a lock that @co takes before it can finish).
- */
-void kcoro_unpark(struct kcoro *co)
-{
-	atomic_set(&co->wake_token, 1);
-	/* Pairs with the barrier between PARKED and the token re-check. */
-	smp_mb();
-	if (atomic_read(&co->state) == KCORO_PARKED &&
-	    atomic_cmpxchg(&co->state, KCORO_PARKED,
-			   KCORO_RUNNABLE) == KCORO_PARKED)
-		kcoro_enqueue(co);
-}
-EXPORT_SYMBOL_GPL(kcoro_unpark);
 
 /**
  * kcoro_cancel() - ask a coroutine to stop
@@ -314,6 +276,16 @@ bool kcoro_cancelled(void)
 }
 EXPORT_SYMBOL_GPL(kcoro_cancelled);
 
+/* The sleep timer is set up on first use: most coroutines never sleep. */
+static void kcoro_timer_prepare(struct kcoro *co)
+{
+	if (co->timer_ready)
+		return;
+	hrtimer_init(&co->timer, CLOCK_MONOTONIC, HRTIMER_MODE_REL);
+	co->timer.function = kcoro_sleep_timer_fn;
+	co->timer_ready = true;
+}
+
 /**
  * kcoro_park_until() - park the current coroutine, at most until @deadline
  * @deadline: absolute CLOCK_MONOTONIC time, or KTIME_MAX for no limit
@@ -325,12 +297,13 @@ EXPORT_SYMBOL_GPL(kcoro_cancelled);
  */
 void kcoro_park_until(ktime_t deadline)
 {
-	struct kcoro *co = kcoro_current();
+	struct kcoro *co = kcoro_this();
 
 	if (deadline == KTIME_MAX || !co) {
 		kcoro_park();
 		return;
 	}
+	kcoro_timer_prepare(co);
 	hrtimer_start(&co->timer, deadline, HRTIMER_MODE_ABS);
 	kcoro_park();
 	hrtimer_cancel(&co->timer);
@@ -356,6 +329,7 @@ int kcoro_sleep_ns(u64 ns)
 		return -EPERM;
 	if (test_bit(KCORO_FLAG_CANCELLED, &co->flags))
 		return -ECANCELED;
+	kcoro_timer_prepare(co);
 	WRITE_ONCE(co->sleep_done, false);
 	hrtimer_start(&co->timer, ns_to_ktime(ns), HRTIMER_MODE_REL);
 	while (!READ_ONCE(co->sleep_done)) {
@@ -405,10 +379,29 @@ void __noreturn kcoro_entry(struct kcoro *co)
 /* Scheduler side of the last switch: runs on the kthread's own stack. */
 void kcoro_finish(struct kcoro *co)
 {
+	struct kcoro *joiner;
+
 	kcoro_stack_free(co->ctx.stack, co->stack_dirty);
 	co->ctx.stack = NULL;
+	/*
+	 * A coroutine joiner cannot see DEAD before we hold a reference on
+	 * it, so it is alive for the unpark even if it then runs off.
+	 */
+	preempt_disable();
+	joiner = xchg(&co->joiner, KCORO_JOINER_CLOSED);
+	if (joiner)
+		kcoro_get(joiner);
 	atomic_set_release(&co->state, KCORO_DEAD);
-	wake_up_all(&co->join_wq);
+	preempt_enable();
+	if (joiner) {
+		kcoro_unpark(joiner);
+		kcoro_put(joiner);
+	}
+	/* wq_has_sleeper() orders DEAD before looking at the queue. */
+	if (wq_has_sleeper(&co->join_wq))
+		wake_up_all(&co->join_wq);
+	if (co->owner != THIS_MODULE)
+		module_put(co->owner);
 	kcoro_put(co);
 }
 
@@ -470,16 +463,31 @@ EXPORT_SYMBOL_GPL(kcoro_prepare_wait);
  */
 long kcoro_join(struct kcoro *co)
 {
-	struct kcoro *self = kcoro_current();
+	struct kcoro *self = kcoro_this();
 
 	if (self == co) {
 		WARN(1, "kcoro: coroutine %llu joins itself\n", co->id);
 		return -EDEADLK;
 	}
-	if (self)
-		kcoro_wait_event(co->join_wq, kcoro_done(co));
-	else
+	if (kcoro_done(co))
+		return co->result;
+	if (!self) {
 		wait_event(co->join_wq, kcoro_done(co));
+		return co->result;
+	}
+	/* The first coroutine joiner is unparked directly by kcoro_finish(). */
+	if (!cmpxchg(&co->joiner, NULL, self)) {
+		while (!kcoro_done(co))
+			kcoro_park();
+		return co->result;
+	}
+	if (READ_ONCE(co->joiner) == KCORO_JOINER_CLOSED) {
+		/* Finishing right now, in a non-preemptible window. */
+		while (!kcoro_done(co))
+			cpu_relax();
+		return co->result;
+	}
+	kcoro_wait_event(co->join_wq, kcoro_done(co));
 	return co->result;
 }
 EXPORT_SYMBOL_GPL(kcoro_join);
@@ -490,10 +498,16 @@ EXPORT_SYMBOL_GPL(kcoro_join);
  */
 void kcoro_get_stats(struct kcoro_stats *stats)
 {
-	stats->live = atomic_long_read(&kcoro_nr_live);
+	int cpu;
+
+	stats->live = 0;
+	stats->spawned = 0;
+	for_each_possible_cpu(cpu) {
+		stats->live += per_cpu(kcoro_nr_live, cpu);
+		stats->spawned += per_cpu(kcoro_nr_spawned, cpu);
+	}
 	stats->stacks = kcoro_stack_count();
 	stats->cached_stacks = kcoro_stack_cached();
-	stats->spawned = atomic64_read(&kcoro_nr_spawned);
 	stats->switches = kcoro_sched_switches();
 }
 EXPORT_SYMBOL_GPL(kcoro_get_stats);
@@ -510,50 +524,20 @@ size_t kcoro_object_size(void)
 }
 EXPORT_SYMBOL_GPL(kcoro_object_size);
 
-/* A module going away must have joined its coroutines in its exit. */
-static int kcoro_module_notify(struct notifier_block *nb, unsigned long action,
-			       void *data)
-{
-	struct module *mod = data;
-	struct kcoro *co;
-
-	if (action != MODULE_STATE_GOING)
-		return NOTIFY_DONE;
-	spin_lock(&kcoro_all_lock);
-	list_for_each_entry(co, &kcoro_all, all_node) {
-		if (co->owner == mod && !kcoro_done(co)) {
-			WARN(1, "kcoro: module %s unloaded with live coroutine %llu (%ps)\n",
-			     mod->name, co->id, co->fn);
-			break;
-		}
-	}
-	spin_unlock(&kcoro_all_lock);
-	return NOTIFY_DONE;
-}
-
-static struct notifier_block kcoro_module_nb = {
-	.notifier_call = kcoro_module_notify,
-};
-
 static int __init kcoro_init(void)
 {
 	int ret;
 
-	kcoro_cachep = KMEM_CACHE(kcoro, SLAB_HWCACHE_ALIGN | SLAB_ACCOUNT);
+	kcoro_cachep = KMEM_CACHE(kcoro, SLAB_HWCACHE_ALIGN);
 	if (!kcoro_cachep)
 		return -ENOMEM;
-	ret = register_module_notifier(&kcoro_module_nb);
-	if (ret)
-		goto err_cache;
 	ret = kcoro_sched_init();
 	if (ret)
-		goto err_notifier;
+		goto err_cache;
 	pr_info("kcoro: ready, %u scheduler(s), %lu-byte stacks\n",
 		num_online_cpus(), THREAD_SIZE);
 	return 0;
 
-err_notifier:
-	unregister_module_notifier(&kcoro_module_nb);
 err_cache:
 	kmem_cache_destroy(kcoro_cachep);
 	return ret;
@@ -561,20 +545,22 @@ err_cache:
 
 static void __exit kcoro_exit_module(void)
 {
+	struct kcoro_stats stats;
 	long live;
 
 	kcoro_sched_exit();
-	unregister_module_notifier(&kcoro_module_nb);
 	kcoro_stack_cache_drain();
 	/* Channel segments are freed by RCU callbacks in this module. */
 	rcu_barrier();
-	live = atomic_long_read(&kcoro_nr_live);
+	kcoro_get_stats(&stats);
+	live = stats.live;
 	if (live) {
 		/* Their owners broke the rules; leaking beats a use-after-free. */
 		pr_err("kcoro: %ld coroutine(s) still alive at unload, leaking them\n",
 		       live);
 		return;
 	}
+	kcoro_obj_cache_drain();
 	kmem_cache_destroy(kcoro_cachep);
 }
 

@@ -13,6 +13,9 @@
 #include <linux/refcount.h>
 #include <linux/spinlock.h>
 #include <linux/wait.h>
+#include <linux/debug_locks.h>
+#include <linux/hardirq.h>
+#include <linux/sched.h>
 
 /**
  * struct kcoro_context - a suspended execution context
@@ -55,28 +58,34 @@ struct kcoro {
 	enum kcoro_req req;
 	int cpu;			/* home CPU; changes only on hotplug */
 	struct kcoro_rq *rq;		/* scheduler running it (while RUNNING) */
-	struct list_head rq_node;	/* on rq->queue */
+	struct kcoro *rq_next;		/* next on the run queue */
 	struct llist_node wake_node;	/* on rq->wakeups */
 	refcount_t ref;
 	unsigned long flags;		/* KCORO_FLAG_* bits */
 	bool stack_dirty;		/* left without unwinding (kcoro_exit) */
 	bool sleep_done;
+	bool timer_ready;		/* @timer initialised (on first use) */
 	kcoro_fn_t fn;
 	void *arg;
 	long result;
 	u64 id;
-	struct module *owner;
-	struct list_head all_node;
-	struct wait_queue_head join_wq;
+	struct module *owner;		/* pinned while the coroutine lives */
+	struct kcoro *joiner;		/* the one coroutine joining, if any */
+	struct wait_queue_head join_wq;	/* other joiners */
 	struct hrtimer timer;
 };
 
+/* co->joiner once the coroutine has finished */
+#define KCORO_JOINER_CLOSED	((struct kcoro *)1UL)
+
 /**
  * struct kcoro_rq - one CPU's scheduler
- * @queue: runnable coroutines in FIFO order; touched only by @task
- * @nr_queued: length of @queue
+ * @head: first runnable coroutine (a singly linked FIFO through
+ *	kcoro.rq_next); touched only by @task
+ * @tail: last runnable coroutine
+ * @nr_queued: length of the queue
  * @wakeups: coroutines made runnable by other tasks, other CPUs or
- *	interrupts; lock-free, drained into @queue by @task
+ *	interrupts; lock-free, drained into the queue by @task
  * @online: the CPU is online and @task accepts work (read under RCU)
  * @budget: direct coroutine-to-coroutine switches left before the next
  *	pass through main_co
@@ -92,7 +101,8 @@ struct kcoro {
  * pick it up while its stack is still in use.
  */
 struct kcoro_rq {
-	struct list_head queue;
+	struct kcoro *head;
+	struct kcoro *tail;
 	unsigned int nr_queued;
 	struct llist_head wakeups;
 	bool online;
@@ -106,6 +116,42 @@ struct kcoro_rq {
 
 DECLARE_PER_CPU(struct kcoro_rq, kcoro_rqs);
 
+/*
+ * The coroutine running on this CPU's scheduler, or NULL.  A scheduler
+ * kthread is bound to its CPU, so if current is this CPU's scheduler the
+ * rq cannot change under us; any other task may migrate, but then it is
+ * not rq->task either.  An interrupt taken while a coroutine runs is not
+ * the coroutine.
+ */
+static __always_inline struct kcoro *kcoro_this(void)
+{
+	struct kcoro_rq *rq = raw_cpu_ptr(&kcoro_rqs);
+
+	if (!in_task() || READ_ONCE(rq->task) != current)
+		return NULL;
+	return READ_ONCE(rq->curr);
+}
+
+struct kcoro *kcoro_suspend_fail(const char *what);
+
+/*
+ * Every suspension point starts here.  No per-task state may be carried
+ * across a switch: all coroutines of a scheduler share its task_struct
+ * (held locks, RCU nesting, preempt and pagefault counts).  The checks
+ * cost nothing on kernels without the debug options.
+ */
+static __always_inline struct kcoro *kcoro_suspend_check(const char *what)
+{
+	struct kcoro *co = kcoro_this();
+
+	if (unlikely(!co))
+		return kcoro_suspend_fail(what);
+	if (IS_ENABLED(CONFIG_DEBUG_ATOMIC_SLEEP))
+		might_sleep();
+	debug_check_no_locks_held();
+	return co;
+}
+
 /* arch/<arch>/switch.S */
 void kcoro_switch(unsigned long *save_sp, const unsigned long *load_sp);
 void kcoro_entry_tramp(void);
@@ -115,12 +161,11 @@ unsigned long kcoro_arch_init_stack(void *stack, struct kcoro *co);
 /* core.c */
 void __noreturn kcoro_entry(struct kcoro *co);
 void kcoro_finish(struct kcoro *co);
+DECLARE_PER_CPU(long, kcoro_nr_live);
 
 /* sched.c */
 void kcoro_enqueue(struct kcoro *co);
 void kcoro_switch_to_main(struct kcoro *co, enum kcoro_req req);
-void kcoro_reschedule(struct kcoro *co);
-void kcoro_yield_cpu(struct kcoro *co);
 int kcoro_pick_cpu(int cpu);
 int kcoro_sched_init(void);
 void kcoro_sched_exit(void);

@@ -44,6 +44,32 @@ static struct kcoro_rq *kcoro_rq_of(int cpu)
 }
 
 /*
+ * The run queue: a singly linked FIFO private to the scheduler kthread
+ * (no list debugging calls on the hot path).
+ */
+static __always_inline void kcoro_push_tail(struct kcoro_rq *rq,
+					    struct kcoro *co)
+{
+	co->rq_next = NULL;
+	if (rq->tail)
+		rq->tail->rq_next = co;
+	else
+		rq->head = co;
+	rq->tail = co;
+	rq->nr_queued++;
+}
+
+static __always_inline void kcoro_push_head(struct kcoro_rq *rq,
+					    struct kcoro *co)
+{
+	co->rq_next = rq->head;
+	rq->head = co;
+	if (!rq->tail)
+		rq->tail = co;
+	rq->nr_queued++;
+}
+
+/*
  * Choose the CPU for a new coroutine: @cpu itself if its scheduler is up,
  * or for KCORO_CPU_ANY the calling CPU, else any CPU that has one.
  */
@@ -69,13 +95,23 @@ int kcoro_pick_cpu(int cpu)
  */
 void kcoro_enqueue(struct kcoro *co)
 {
-	struct kcoro_rq *rq;
+	struct kcoro_rq *rq = kcoro_rq_of(READ_ONCE(co->cpu));
 	int cpu, target;
 
+	/*
+	 * From the home scheduler itself: its private queue.  If that CPU
+	 * is going offline, kcoro_rq_stop() moves the queue after the
+	 * kthread has stopped.
+	 */
+	if (likely(in_task() && current == READ_ONCE(rq->task))) {
+		kcoro_push_tail(rq, co);
+		return;
+	}
 	rcu_read_lock();
 	for (;;) {
 		cpu = READ_ONCE(co->cpu);
 		rq = kcoro_rq_of(cpu);
+		/* Acquire: pairs with kcoro_cpu_online(), rq->task is set. */
 		if (likely(smp_load_acquire(&rq->online)))
 			break;
 		target = kcoro_pick_cpu(KCORO_CPU_ANY);
@@ -86,10 +122,7 @@ void kcoro_enqueue(struct kcoro *co)
 		}
 		cmpxchg(&co->cpu, cpu, target);
 	}
-	if (in_task() && current == rq->task) {
-		list_add_tail(&co->rq_node, &rq->queue);
-		rq->nr_queued++;
-	} else if (llist_add(&co->wake_node, &rq->wakeups)) {
+	if (llist_add(&co->wake_node, &rq->wakeups)) {
 		/* rq->task stays valid: offlining waits for RCU readers. */
 		wake_up_process(rq->task);
 	}
@@ -97,7 +130,7 @@ void kcoro_enqueue(struct kcoro *co)
 }
 
 /* Move the hand-overs into the queue, keeping their order. */
-static void kcoro_take_wakeups(struct kcoro_rq *rq)
+static __always_inline void kcoro_take_wakeups(struct kcoro_rq *rq)
 {
 	struct llist_node *list;
 	struct kcoro *co, *tmp;
@@ -105,24 +138,30 @@ static void kcoro_take_wakeups(struct kcoro_rq *rq)
 	if (llist_empty(&rq->wakeups))
 		return;
 	list = llist_reverse_order(llist_del_all(&rq->wakeups));
-	llist_for_each_entry_safe(co, tmp, list, wake_node) {
-		list_add_tail(&co->rq_node, &rq->queue);
-		rq->nr_queued++;
-	}
+	llist_for_each_entry_safe(co, tmp, list, wake_node)
+		kcoro_push_tail(rq, co);
 }
 
-/* Next runnable coroutine of @rq, or NULL.  Only rq->task calls this. */
-static struct kcoro *kcoro_next(struct kcoro_rq *rq)
+/* Pop the head of @rq's queue, or NULL.  Only rq->task calls this. */
+static __always_inline struct kcoro *kcoro_pop(struct kcoro_rq *rq)
 {
 	struct kcoro *co;
 
-	kcoro_take_wakeups(rq);
-	co = list_first_entry_or_null(&rq->queue, struct kcoro, rq_node);
+	co = rq->head;
 	if (co) {
-		list_del_init(&co->rq_node);
+		rq->head = co->rq_next;
+		if (!rq->head)
+			rq->tail = NULL;
 		rq->nr_queued--;
 	}
 	return co;
+}
+
+/* Next runnable coroutine of @rq, or NULL.  Only rq->task calls this. */
+static __always_inline struct kcoro *kcoro_next(struct kcoro_rq *rq)
+{
+	kcoro_take_wakeups(rq);
+	return kcoro_pop(rq);
 }
 
 /*
@@ -139,27 +178,28 @@ static __always_inline void kcoro_enter(struct kcoro_rq *rq, struct kcoro *next)
 	current->stack = next->ctx.stack;
 }
 
-/* Switch from the current coroutine @prev straight to @next. */
-static void kcoro_switch_direct(struct kcoro_rq *rq, struct kcoro *prev,
-				struct kcoro *next)
+/*
+ * Switch from the current coroutine @prev straight to @next.  Suspension
+ * points run with interrupts enabled (might_sleep() checks it on debug
+ * kernels), so disable/enable is enough.
+ */
+static __always_inline void kcoro_switch_direct(struct kcoro_rq *rq,
+						struct kcoro *prev,
+						struct kcoro *next)
 {
-	unsigned long flags;
-
-	local_irq_save(flags);
+	local_irq_disable();
 	kcoro_enter(rq, next);
 	kcoro_switch(&prev->ctx.sp, &next->ctx.sp);
-	local_irq_restore(flags);
+	local_irq_enable();
 }
 
 /* Give the CPU back to main_co; returns when @co is resumed. */
 void kcoro_switch_to_main(struct kcoro *co, enum kcoro_req req)
 {
-	unsigned long flags;
-
 	co->req = req;
-	local_irq_save(flags);
+	local_irq_disable();
 	kcoro_switch(&co->ctx.sp, &co->rq->main_co.sp);
-	local_irq_restore(flags);
+	local_irq_enable();
 }
 
 /*
@@ -167,17 +207,15 @@ void kcoro_switch_to_main(struct kcoro *co, enum kcoro_req req)
  * queued) and gives up the CPU: run the next coroutine directly if the
  * budget allows, otherwise let main_co choose.
  */
-void kcoro_reschedule(struct kcoro *co)
+static __always_inline void kcoro_reschedule(struct kcoro *co,
+					     struct kcoro_rq *rq,
+					     struct kcoro *next)
 {
-	struct kcoro_rq *rq = co->rq;
-	struct kcoro *next;
-
-	if (!rq->budget) {
+	if (unlikely(!rq->budget)) {
 		kcoro_switch_to_main(co, KCORO_REQ_NONE);
 		return;
 	}
 	rq->budget--;
-	next = kcoro_next(rq);
 	if (next == co)		/* woken again already, nothing else to run */
 		atomic_set(&co->state, KCORO_RUNNING);
 	else if (next)
@@ -186,23 +224,105 @@ void kcoro_reschedule(struct kcoro *co)
 		kcoro_switch_to_main(co, KCORO_REQ_NONE);
 }
 
-/* kcoro_yield(): requeue @co at the tail if anything else can run. */
-void kcoro_yield_cpu(struct kcoro *co)
+/**
+ * kcoro_yield() - let the other runnable coroutines of this CPU run
+ *
+ * The current coroutine goes to the tail of its run queue.  Must be called
+ * from a coroutine with no lock held.
+ */
+void kcoro_yield(void)
 {
-	struct kcoro_rq *rq = co->rq;
+	struct kcoro *co = kcoro_suspend_check(__func__);
+	struct kcoro_rq *rq;
+	struct kcoro *next;
 
-	kcoro_take_wakeups(rq);
-	if (list_empty(&rq->queue) && rq->budget) {
+	if (unlikely(!co))
+		return;
+	rq = co->rq;
+	next = kcoro_next(rq);
+	if (!next && rq->budget) {
 		/* Alone on this CPU: keep running, but be a good citizen. */
 		rq->budget--;
 		cond_resched();
 		return;
 	}
 	atomic_set(&co->state, KCORO_RUNNABLE);
-	list_add_tail(&co->rq_node, &rq->queue);
-	rq->nr_queued++;
-	kcoro_reschedule(co);
+	kcoro_push_tail(rq, co);
+	if (unlikely(!rq->budget)) {
+		/* main_co's turn; it finds @next at the head again. */
+		if (next)
+			kcoro_push_head(rq, next);
+		kcoro_switch_to_main(co, KCORO_REQ_NONE);
+		return;
+	}
+	rq->budget--;
+	kcoro_switch_direct(rq, co, next);
 }
+EXPORT_SYMBOL_GPL(kcoro_yield);
+
+/**
+ * kcoro_park() - suspend the current coroutine until it is unparked
+ *
+ * Each coroutine has one wake-up token, like a binary semaphore: if
+ * kcoro_unpark() was called since the last kcoro_park() returned, this
+ * consumes the token and returns at once; otherwise the coroutine sleeps
+ * until kcoro_unpark().  Wake-ups may be spurious, so callers re-check
+ * their condition in a loop.  Must be called from a coroutine with no lock
+ * held.
+ */
+void kcoro_park(void)
+{
+	struct kcoro *co = kcoro_suspend_check(__func__);
+	struct kcoro_rq *rq;
+
+	if (unlikely(!co))
+		return;
+	/* Full barrier: orders the waker's stores before our re-check. */
+	if (atomic_xchg(&co->wake_token, 0))
+		return;
+	atomic_set(&co->state, KCORO_PARKED);
+	/*
+	 * Dekker with kcoro_unpark(): we publish PARKED then look for a
+	 * token, it publishes the token then looks for PARKED.  One of us
+	 * sees the other; the cmpxchg picks who makes us runnable again.
+	 * If the waker wins, we are queued on our own CPU before we have
+	 * switched away, which is fine: only this kthread runs us.
+	 */
+	smp_mb();
+	if (!atomic_read(&co->wake_token) ||
+	    atomic_cmpxchg(&co->state, KCORO_PARKED,
+			   KCORO_RUNNING) != KCORO_PARKED) {
+		rq = co->rq;
+		kcoro_reschedule(co, rq, rq->budget ? kcoro_next(rq) : NULL);
+	}
+	atomic_xchg(&co->wake_token, 0);
+}
+EXPORT_SYMBOL_GPL(kcoro_park);
+
+/**
+ * kcoro_unpark() - wake a parked coroutine
+ * @co: the coroutine
+ *
+ * Makes @co's wake-up token available; if @co is parked it becomes runnable
+ * on its CPU's scheduler (another CPU is woken as needed).  Wake-ups before
+ * the park are not lost.  Callable from any context, hard interrupts
+ * included.  The caller must guarantee that @co stays alive for the call
+ * (hold a reference, or a lock that @co takes before it can finish).
+ */
+void kcoro_unpark(struct kcoro *co)
+{
+	/*
+	 * Fully ordered: the waker's earlier stores are visible before the
+	 * token, and the token before we look for PARKED (Dekker with
+	 * kcoro_park()).
+	 */
+	atomic_xchg(&co->wake_token, 1);
+	if (atomic_read(&co->state) == KCORO_PARKED &&
+	    atomic_cmpxchg(&co->state, KCORO_PARKED,
+			   KCORO_RUNNABLE) == KCORO_PARKED)
+		kcoro_enqueue(co);
+}
+EXPORT_SYMBOL_GPL(kcoro_unpark);
 
 /* main_co: run @co (and whatever it switches to) until one comes back. */
 static void kcoro_run(struct kcoro_rq *rq, struct kcoro *co)
@@ -229,14 +349,19 @@ static int kcoro_sched_fn(void *data)
 
 	rq->main_co.stack = current->stack;
 	while (!kthread_should_stop()) {
-		set_current_state(TASK_IDLE);
 		co = kcoro_next(rq);
 		if (!co) {
-			if (!kthread_should_stop())
-				schedule();
-			continue;
+			/* Publish the sleep before the last look (wakeups). */
+			set_current_state(TASK_IDLE);
+			co = kcoro_next(rq);
+			if (!co) {
+				if (!kthread_should_stop())
+					schedule();
+				__set_current_state(TASK_RUNNING);
+				continue;
+			}
+			__set_current_state(TASK_RUNNING);
 		}
-		__set_current_state(TASK_RUNNING);
 		kcoro_run(rq, co);
 		cond_resched();
 	}
@@ -253,6 +378,7 @@ static int kcoro_cpu_online(unsigned int cpu)
 	if (IS_ERR(t))
 		return PTR_ERR(t);
 	rq->task = t;
+	/* Release: enqueuers that see online also see rq->task. */
 	smp_store_release(&rq->online, true);
 	cpumask_set_cpu(cpu, &kcoro_online_mask);
 	wake_up_process(t);
@@ -260,8 +386,10 @@ static int kcoro_cpu_online(unsigned int cpu)
 }
 
 /* Stop @rq's scheduler; returns its runnable coroutines, in order. */
-static void kcoro_rq_stop(struct kcoro_rq *rq, struct list_head *runnable)
+static struct kcoro *kcoro_rq_stop(struct kcoro_rq *rq)
 {
+	struct kcoro *runnable;
+
 	WRITE_ONCE(rq->online, false);
 	cpumask_clear_cpu(rq->cpu, &kcoro_online_mask);
 	/* No enqueue still looks at this rq, or at rq->task, after this. */
@@ -270,8 +398,11 @@ static void kcoro_rq_stop(struct kcoro_rq *rq, struct list_head *runnable)
 		kthread_stop(rq->task);
 	rq->task = NULL;
 	kcoro_take_wakeups(rq);
-	list_splice_init(&rq->queue, runnable);
+	runnable = rq->head;
+	rq->head = NULL;
+	rq->tail = NULL;
 	rq->nr_queued = 0;
+	return runnable;
 }
 
 /*
@@ -283,12 +414,10 @@ static void kcoro_rq_stop(struct kcoro_rq *rq, struct list_head *runnable)
  */
 static int kcoro_cpu_offline(unsigned int cpu)
 {
-	struct kcoro *co, *tmp;
-	LIST_HEAD(moving);
+	struct kcoro *co, *next;
 
-	kcoro_rq_stop(kcoro_rq_of(cpu), &moving);
-	list_for_each_entry_safe(co, tmp, &moving, rq_node) {
-		list_del_init(&co->rq_node);
+	for (co = kcoro_rq_stop(kcoro_rq_of(cpu)); co; co = next) {
+		next = co->rq_next;
 		kcoro_enqueue(co);
 	}
 	return 0;
@@ -311,7 +440,6 @@ int kcoro_sched_init(void)
 	for_each_possible_cpu(cpu) {
 		struct kcoro_rq *rq = kcoro_rq_of(cpu);
 
-		INIT_LIST_HEAD(&rq->queue);
 		init_llist_head(&rq->wakeups);
 		rq->cpu = cpu;
 	}
@@ -329,13 +457,13 @@ int kcoro_sched_init(void)
  */
 void kcoro_sched_exit(void)
 {
-	LIST_HEAD(left);
+	bool left = false;
 	int cpu;
 
 	cpus_read_lock();
 	cpuhp_remove_state_nocalls_cpuslocked(kcoro_hp_state);
 	for_each_possible_cpu(cpu)
-		kcoro_rq_stop(kcoro_rq_of(cpu), &left);
+		left |= !!kcoro_rq_stop(kcoro_rq_of(cpu));
 	cpus_read_unlock();
-	WARN_ON_ONCE(!list_empty(&left));
+	WARN_ON_ONCE(left);
 }

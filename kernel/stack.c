@@ -16,6 +16,7 @@
  */
 #include <linux/atomic.h>
 #include <linux/moduleparam.h>
+#include <linux/percpu.h>
 #include <linux/sched/task_stack.h>
 #include <linux/spinlock.h>
 #include <linux/string.h>
@@ -38,10 +39,33 @@ static struct kcoro_free_stack *stack_cache;
 static atomic_long_t nr_stacks;
 static atomic_long_t nr_cached;
 
+/*
+ * A few stacks per CPU are kept without any lock (preemption off is
+ * enough); the rest of the cache is a global list.
+ */
+#define KCORO_PCPU_STACKS	8
+
+struct kcoro_pcpu_stacks {
+	unsigned int nr;
+	void *stack[KCORO_PCPU_STACKS];
+};
+
+static DEFINE_PER_CPU(struct kcoro_pcpu_stacks, kcoro_pcpu_stacks);
+
 void *kcoro_stack_alloc(void)
 {
+	struct kcoro_pcpu_stacks *pc;
 	struct kcoro_free_stack *fs;
-	unsigned long *stack;
+	unsigned long *stack = NULL;
+
+	pc = get_cpu_ptr(&kcoro_pcpu_stacks);
+	if (pc->nr)
+		stack = pc->stack[--pc->nr];
+	put_cpu_ptr(&kcoro_pcpu_stacks);
+	if (stack) {
+		atomic_long_dec(&nr_cached);
+		goto init;
+	}
 
 	spin_lock(&stack_cache_lock);
 	fs = stack_cache;
@@ -58,6 +82,7 @@ void *kcoro_stack_alloc(void)
 			return NULL;
 		atomic_long_inc(&nr_stacks);
 	}
+init:
 	memset(stack, 0, sizeof(*fs));
 	*stack = STACK_END_MAGIC;
 	return stack;
@@ -66,9 +91,22 @@ void *kcoro_stack_alloc(void)
 void kcoro_stack_free(void *stack, bool dirty)
 {
 	struct kcoro_free_stack *fs = stack;
+	struct kcoro_pcpu_stacks *pc;
+	bool cached = false;
 
-	if (!(dirty && IS_ENABLED(CONFIG_KASAN)) &&
-	    atomic_long_read(&nr_cached) < READ_ONCE(stack_cache_max)) {
+	if (dirty && IS_ENABLED(CONFIG_KASAN))
+		goto free;
+	pc = get_cpu_ptr(&kcoro_pcpu_stacks);
+	if (pc->nr < KCORO_PCPU_STACKS) {
+		pc->stack[pc->nr++] = stack;
+		cached = true;
+	}
+	put_cpu_ptr(&kcoro_pcpu_stacks);
+	if (cached) {
+		atomic_long_inc(&nr_cached);
+		return;
+	}
+	if (atomic_long_read(&nr_cached) < READ_ONCE(stack_cache_max)) {
 		spin_lock(&stack_cache_lock);
 		fs->next = stack_cache;
 		stack_cache = fs;
@@ -76,6 +114,7 @@ void kcoro_stack_free(void *stack, bool dirty)
 		spin_unlock(&stack_cache_lock);
 		return;
 	}
+free:
 	vfree(stack);
 	atomic_long_dec(&nr_stacks);
 }
@@ -83,6 +122,17 @@ void kcoro_stack_free(void *stack, bool dirty)
 void kcoro_stack_cache_drain(void)
 {
 	struct kcoro_free_stack *fs, *next;
+	int cpu;
+
+	/* Module exit: the schedulers are gone, nothing allocates. */
+	for_each_possible_cpu(cpu) {
+		struct kcoro_pcpu_stacks *pc = per_cpu_ptr(&kcoro_pcpu_stacks, cpu);
+
+		while (pc->nr) {
+			vfree(pc->stack[--pc->nr]);
+			atomic_long_dec(&nr_stacks);
+		}
+	}
 
 	spin_lock(&stack_cache_lock);
 	fs = stack_cache;
