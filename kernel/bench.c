@@ -26,6 +26,10 @@
 #include <linux/delay.h>
 #include <linux/err.h>
 #include <linux/kcoro.h>
+#include <linux/kcoro_chan.h>
+#include <linux/kfifo.h>
+#include <linux/spinlock.h>
+#include <linux/wait.h>
 #include <linux/kthread.h>
 #include <linux/math64.h>
 #include <linux/minmax.h>
@@ -372,6 +376,209 @@ static int bench_work_spawn(u64 ops, u64 *ns)
 	return 0;
 }
 
+/*
+ * Message passing: @np producers send @ops messages in all to @nc
+ * consumers, through a kcoro channel between coroutines, or through a
+ * spinlock-protected kfifo with two wait queues between kthreads.
+ */
+struct bench_msg {
+	struct kcoro_chan *ch;
+	u64 per_producer;
+	atomic64_t received;
+	/* kthread side */
+	spinlock_t lock;		/* protects fifo */
+	DECLARE_KFIFO_PTR(fifo, unsigned long);
+	wait_queue_head_t not_empty;
+	wait_queue_head_t not_full;
+	atomic_t producers_left;
+	struct completion done;
+	atomic_t threads_left;
+};
+
+static long bench_chan_producer_fn(void *arg)
+{
+	struct bench_msg *m = arg;
+	u64 i;
+
+	for (i = 1; i <= m->per_producer; i++)
+		if (kcoro_chan_send(m->ch, (void *)(unsigned long)i))
+			return -EIO;
+	return 0;
+}
+
+static long bench_chan_consumer_fn(void *arg)
+{
+	struct bench_msg *m = arg;
+	void *v;
+
+	while (!kcoro_chan_recv(m->ch, &v))
+		atomic64_inc(&m->received);
+	return 0;
+}
+
+static int bench_chan(long capacity, int np, int nc, u64 ops, u64 *ns)
+{
+	struct kcoro_chan_attr cattr = { .capacity = capacity };
+	struct kcoro_attr attr = { .cpu = bench_cpu };
+	struct bench_msg m = { .per_producer = ops / np };
+	struct kcoro *co[4];
+	int i, n = 0, ret = 0;
+	u64 start;
+
+	m.ch = kcoro_chan_create(&cattr);
+	if (IS_ERR(m.ch))
+		return PTR_ERR(m.ch);
+	start = ktime_get_ns();
+	for (i = 0; i < np + nc; i++) {
+		co[n] = kcoro_spawn(i < np ? bench_chan_producer_fn :
+				    bench_chan_consumer_fn, &m, &attr);
+		if (IS_ERR(co[n])) {
+			ret = PTR_ERR(co[n]);
+			break;
+		}
+		n++;
+	}
+	/* Producers first: once they are done, close so consumers end. */
+	for (i = 0; i < n; i++) {
+		if (i == np || (ret && i == n - 1))
+			kcoro_chan_close(m.ch);
+		if (kcoro_join(co[i]) && !ret)
+			ret = -EIO;
+		kcoro_put(co[i]);
+	}
+	if (n <= np)
+		kcoro_chan_close(m.ch);
+	*ns = ktime_get_ns() - start;
+	if (!ret && atomic64_read(&m.received) != m.per_producer * np)
+		ret = -EIO;
+	kcoro_chan_put(m.ch);
+	return ret;
+}
+
+static int bench_kfifo_producer_fn(void *arg)
+{
+	struct bench_msg *m = arg;
+	unsigned long i;
+	bool put;
+
+	for (i = 1; i <= m->per_producer; i++) {
+		for (;;) {
+			spin_lock(&m->lock);
+			put = kfifo_put(&m->fifo, i);
+			spin_unlock(&m->lock);
+			if (put)
+				break;
+			wait_event(m->not_full, !kfifo_is_full(&m->fifo));
+		}
+		wake_up(&m->not_empty);
+	}
+	if (atomic_dec_and_test(&m->producers_left))
+		wake_up_all(&m->not_empty);
+	if (atomic_dec_and_test(&m->threads_left))
+		complete(&m->done);
+	return bench_kthread_idle();
+}
+
+static int bench_kfifo_consumer_fn(void *arg)
+{
+	struct bench_msg *m = arg;
+	unsigned long v;
+	bool got;
+
+	for (;;) {
+		spin_lock(&m->lock);
+		got = kfifo_get(&m->fifo, &v);
+		spin_unlock(&m->lock);
+		if (got) {
+			atomic64_inc(&m->received);
+			wake_up(&m->not_full);
+			continue;
+		}
+		if (!atomic_read(&m->producers_left) && kfifo_is_empty(&m->fifo))
+			break;
+		wait_event(m->not_empty, !kfifo_is_empty(&m->fifo) ||
+			   !atomic_read(&m->producers_left));
+	}
+	if (atomic_dec_and_test(&m->threads_left))
+		complete(&m->done);
+	return bench_kthread_idle();
+}
+
+static int bench_kfifo(unsigned int size, int np, int nc, u64 ops, u64 *ns)
+{
+	struct bench_msg m = { .per_producer = ops / np };
+	struct task_struct *t[4];
+	int i, n = 0, ret;
+	u64 start;
+
+	ret = kfifo_alloc(&m.fifo, size, GFP_KERNEL);
+	if (ret)
+		return ret;
+	spin_lock_init(&m.lock);
+	init_waitqueue_head(&m.not_empty);
+	init_waitqueue_head(&m.not_full);
+	init_completion(&m.done);
+	atomic_set(&m.producers_left, np);
+	atomic_set(&m.threads_left, np + nc);
+	for (i = 0; i < np + nc; i++) {
+		t[n] = bench_kthread_on(i < np ? bench_kfifo_producer_fn :
+					bench_kfifo_consumer_fn, &m, bench_cpu,
+					"kcoro_bench_fifo");
+		if (IS_ERR(t[n])) {
+			ret = PTR_ERR(t[n]);
+			break;
+		}
+		n++;
+	}
+	if (ret) {
+		for (i = 0; i < n; i++)
+			kthread_stop(t[i]);
+		kfifo_free(&m.fifo);
+		return ret;
+	}
+	start = ktime_get_ns();
+	for (i = 0; i < n; i++)
+		wake_up_process(t[i]);
+	wait_for_completion(&m.done);
+	*ns = ktime_get_ns() - start;
+	for (i = 0; i < n; i++)
+		kthread_stop(t[i]);
+	if (atomic64_read(&m.received) != m.per_producer * np)
+		ret = -EIO;
+	kfifo_free(&m.fifo);
+	return ret;
+}
+
+static int bench_chan_rv(u64 ops, u64 *ns)
+{
+	return bench_chan(KCORO_CHAN_RENDEZVOUS, 1, 1, ops, ns);
+}
+
+static int bench_kfifo_rv(u64 ops, u64 *ns)
+{
+	return bench_kfifo(2, 1, 1, ops, ns);
+}
+
+static int bench_chan_1x1(u64 ops, u64 *ns)
+{
+	return bench_chan(64, 1, 1, ops, ns);
+}
+
+static int bench_kfifo_1x1(u64 ops, u64 *ns)
+{
+	return bench_kfifo(64, 1, 1, ops, ns);
+}
+
+static int bench_chan_2x2(u64 ops, u64 *ns)
+{
+	return bench_chan(64, 2, 2, ops, ns);
+}
+
+static int bench_kfifo_2x2(u64 ops, u64 *ns)
+{
+	return bench_kfifo(64, 2, 2, ops, ns);
+}
+
 enum {
 	B_YIELD,
 	B_PARK,
@@ -380,6 +587,12 @@ enum {
 	B_SPAWN_CORO,
 	B_KTHREAD_RUN,
 	B_WORK,
+	B_CHAN_RV,
+	B_KFIFO_RV,
+	B_CHAN_1X1,
+	B_KFIFO_1X1,
+	B_CHAN_2X2,
+	B_KFIFO_2X2,
 	B_NR
 };
 
@@ -391,6 +604,12 @@ static int (* const bench_runs[B_NR])(u64 ops, u64 *ns) = {
 	[B_SPAWN_CORO]		= bench_coro_spawn_in_coro,
 	[B_KTHREAD_RUN]		= bench_kthread_spawn,
 	[B_WORK]		= bench_work_spawn,
+	[B_CHAN_RV]		= bench_chan_rv,
+	[B_KFIFO_RV]		= bench_kfifo_rv,
+	[B_CHAN_1X1]		= bench_chan_1x1,
+	[B_KFIFO_1X1]		= bench_kfifo_1x1,
+	[B_CHAN_2X2]		= bench_chan_2x2,
+	[B_KFIFO_2X2]		= bench_kfifo_2x2,
 };
 
 /* Find an operation count that takes about BENCH_TARGET_NS. */
@@ -651,6 +870,12 @@ static int bench_main(void *unused)
 		  "queue_work+flush_work", &res[B_WORK]);
 	bench_row("spawn+join from a coroutine (same CPU)", &res[B_SPAWN_CORO],
 		  "queue_work+flush_work", &res[B_WORK]);
+	bench_row("rendezvous send+recv, 2 coroutines", &res[B_CHAN_RV],
+		  "kfifo(2)+waitqueue, 2 kt", &res[B_KFIFO_RV]);
+	bench_row("buffered(64) chan, 1x1 coroutines", &res[B_CHAN_1X1],
+		  "kfifo(64)+spinlock, 1x1 kt", &res[B_KFIFO_1X1]);
+	bench_row("buffered(64) chan, 2x2 coroutines", &res[B_CHAN_2X2],
+		  "kfifo(64)+spinlock, 2x2 kt", &res[B_KFIFO_2X2]);
 	bench_mem_row(&mem);
 	pr_info("done\n");
 

@@ -10,10 +10,11 @@
  * every place where this port deliberately differs.
  *
  * Execution context: every operation runs its non-blocking part with
- * preemption disabled inside an RCU read-side section.  That bounds every
- * spin-wait of the algorithm (RESUMING_* windows, expandBuffer completion)
- * by a window that cannot be preempted, and it is what makes freeing
- * segments with call_rcu() safe for walkers.  A request that must wait
+ * preemption disabled.  That bounds every spin-wait of the algorithm
+ * (RESUMING_* windows, expandBuffer completion) by a window that cannot be
+ * preempted, and, since a preempt-disabled region is an RCU read-side
+ * critical section, it is what makes freeing segments with call_rcu()
+ * safe for walkers.  A request that must wait
  * leaves the section, parks (coroutine) or sleeps (thread), and performs
  * its own cancellation (timeout, signal, kcoro_cancel()) when it wakes.
  */
@@ -21,6 +22,7 @@
 #include <linux/kcoro.h>
 #include <linux/kcoro_chan.h>
 #include <linux/moduleparam.h>
+#include <linux/percpu.h>
 #include <linux/preempt.h>
 #include <linux/rcupdate.h>
 #include <linux/refcount.h>
@@ -164,7 +166,7 @@ struct kcoro_chan {
 
 static atomic_long_t kc_nr_channels;
 static atomic_long_t kc_nr_segments;
-static atomic_long_t kc_nr_waiters;
+static DEFINE_PER_CPU(long, kc_nr_waiters);
 
 /* ---------------------------------------------------------------- */
 /* cells                                                             */
@@ -243,6 +245,23 @@ static void kc_undelivered(struct kcoro_chan *ch, void *elem)
 {
 	if (ch->undelivered)
 		ch->undelivered(ch, elem, ch->undelivered_ctx);
+}
+
+/*
+ * The atomic section of an operation.  Disabled preemption is also an RCU
+ * read-side critical section (call_rcu() waits for it), which is what
+ * protects segment walkers.
+ */
+static __always_inline void kc_op_begin(void)
+{
+	if (IS_ENABLED(CONFIG_DEBUG_ATOMIC_SLEEP))
+		might_sleep();
+	preempt_disable();
+}
+
+static __always_inline void kc_op_end(void)
+{
+	preempt_enable();
 }
 
 /* ---------------------------------------------------------------- */
@@ -604,7 +623,7 @@ static void kc_waiter_install_cancel(struct kc_waiter *w,
 	refcount_inc(&seg->ref);
 	w->seg = seg;
 	w->index = i;
-	atomic_long_inc(&kc_nr_waiters);
+	this_cpu_inc(kc_nr_waiters);
 }
 
 static void kc_waiter_init(struct kc_waiter *w, bool sender)
@@ -615,7 +634,7 @@ static void kc_waiter_init(struct kc_waiter *w, bool sender)
 	w->elem = NULL;
 	w->result = 0;
 	w->err = 0;
-	w->co = kcoro_current();
+	w->co = kcoro_this();
 	w->task = current;
 	w->seg = NULL;
 	w->next = NULL;
@@ -676,7 +695,11 @@ static void kc_waiter_cancel_cell(struct kcoro_chan *ch, struct kc_waiter *w)
 /* close and cancel                                                  */
 
 static void kc_complete_close_or_cancel(struct kcoro_chan *ch);
-static bool kc_is_closed(struct kcoro_chan *ch, u64 word, bool for_receive);
+static noinline bool kc_is_closed_slow(struct kcoro_chan *ch, u64 word,
+				       bool for_receive);
+
+static __always_inline bool kc_is_closed(struct kcoro_chan *ch, u64 word,
+					 bool for_receive);
 static void kc_drop_first_until_in_buffer(struct kcoro_chan *ch, u64 global);
 
 /* ---------------------------------------------------------------- */
@@ -687,8 +710,9 @@ static bool kc_try_resume_sender(struct kc_waiter *w)
 	return kc_try_resume(w, NULL, 0);
 }
 
-static bool kc_update_cell_eb(struct kcoro_chan *ch, struct kc_segment *seg,
-			      unsigned int i, u64 b)
+static __always_inline bool kc_update_cell_eb(struct kcoro_chan *ch,
+					      struct kc_segment *seg,
+					      unsigned int i, u64 b)
 {
 	unsigned long st;
 	struct kc_waiter *w;
@@ -857,8 +881,9 @@ static bool kc_should_send_suspend(struct kcoro_chan *ch, u64 word)
  * cell (RESUMING_BY_SND), so that the receiver's waiter, which lives on
  * its owner's stack, cannot go away during the resume.
  */
-static int kc_send_to_receiver(struct kc_segment *seg, unsigned int i,
-			       unsigned long st, void *elem)
+static __always_inline int kc_send_to_receiver(struct kc_segment *seg,
+					       unsigned int i, unsigned long st,
+					       void *elem)
 {
 	struct kc_waiter *w = kc_waiter_of(st);
 
@@ -876,9 +901,11 @@ static int kc_send_to_receiver(struct kc_segment *seg, unsigned int i,
 	return KC_RES_FAILED;
 }
 
-static int kc_update_cell_send(struct kcoro_chan *ch, struct kc_segment *seg,
-			       unsigned int i, void *elem, u64 s,
-			       unsigned long waiter, bool closed)
+static __always_inline int kc_update_cell_send(struct kcoro_chan *ch,
+					       struct kc_segment *seg,
+					       unsigned int i, void *elem,
+					       u64 s, unsigned long waiter,
+					       bool closed)
 {
 	unsigned long st;
 	int ret;
@@ -1008,8 +1035,10 @@ enum {
 	KC_RCV_FAILED,
 };
 
-static int kc_receive_from_sender(struct kcoro_chan *ch, struct kc_segment *seg,
-				  unsigned int i, unsigned long st, void **elem)
+static __always_inline int kc_receive_from_sender(struct kcoro_chan *ch,
+						  struct kc_segment *seg,
+						  unsigned int i,
+						  unsigned long st, void **elem)
 {
 	struct kc_waiter *w = kc_waiter_of(st);
 	bool help_eb = st & KC_WAITER_EB_TAG;
@@ -1031,9 +1060,11 @@ static int kc_receive_from_sender(struct kcoro_chan *ch, struct kc_segment *seg,
 	return KC_RCV_FAILED;
 }
 
-static int kc_update_cell_receive(struct kcoro_chan *ch, struct kc_segment *seg,
-				  unsigned int i, u64 r, unsigned long waiter,
-				  void **elem)
+static __always_inline int kc_update_cell_receive(struct kcoro_chan *ch,
+						  struct kc_segment *seg,
+						  unsigned int i, u64 r,
+						  unsigned long waiter,
+						  void **elem)
 {
 	unsigned long st;
 	int ret;
@@ -1378,7 +1409,8 @@ static struct kc_segment *kc_complete_close(struct kcoro_chan *ch, u64 senders)
 	return last;
 }
 
-static bool kc_is_closed(struct kcoro_chan *ch, u64 word, bool for_receive)
+static noinline bool kc_is_closed_slow(struct kcoro_chan *ch, u64 word,
+				       bool for_receive)
 {
 	struct kc_segment *last;
 
@@ -1393,6 +1425,15 @@ static bool kc_is_closed(struct kcoro_chan *ch, u64 word, bool for_receive)
 	default:
 		return false;
 	}
+}
+
+/* isClosed(): helps finish a close or cancel it finds under way. */
+static __always_inline bool kc_is_closed(struct kcoro_chan *ch, u64 word,
+					 bool for_receive)
+{
+	if (likely(kc_close_status(word) < KC_CLOSE_CLOSED))
+		return false;
+	return kc_is_closed_slow(ch, word, for_receive);
 }
 
 static void kc_complete_close_or_cancel(struct kcoro_chan *ch)
@@ -1417,8 +1458,7 @@ static bool kc_close_or_cancel(struct kcoro_chan *ch, bool cancel)
 {
 	bool by_us;
 
-	preempt_disable();
-	rcu_read_lock();
+	kc_op_begin();
 	if (cancel)
 		kc_set_close_status(ch, 1 << KC_CLOSE_ACTIVE,
 				    KC_CLOSE_CANCELLATION_STARTED);
@@ -1431,8 +1471,7 @@ static bool kc_close_or_cancel(struct kcoro_chan *ch, bool cancel)
 				    KC_CLOSE_CANCELLED);
 	}
 	kc_complete_close_or_cancel(ch);
-	rcu_read_unlock();
-	preempt_enable();
+	kc_op_end();
 	return by_us;
 }
 
@@ -1503,11 +1542,9 @@ static int kc_waiter_wait(struct kcoro_chan *ch, struct kc_waiter *w,
 					   KC_W_CANCELLED) != KC_W_WAITING)
 				continue;
 			state = KC_W_CANCELLED;
-			preempt_disable();
-			rcu_read_lock();
+			kc_op_begin();
 			kc_waiter_cancel_cell(ch, w);
-			rcu_read_unlock();
-			preempt_enable();
+			kc_op_end();
 			break;
 		}
 		if (w->co) {
@@ -1525,7 +1562,7 @@ static int kc_waiter_wait(struct kcoro_chan *ch, struct kc_waiter *w,
 	while (smp_load_acquire(&w->busy))
 		cpu_relax();
 	kc_seg_put(w->seg);
-	atomic_long_dec(&kc_nr_waiters);
+	this_cpu_dec(kc_nr_waiters);
 	return state == KC_W_RESUMED ? READ_ONCE(w->result) : err;
 }
 
@@ -1538,21 +1575,6 @@ static ktime_t kc_deadline(s64 timeout_ns)
 
 /* ---------------------------------------------------------------- */
 /* public API                                                        */
-
-static void kc_op_begin(void)
-	__acquires(RCU)
-{
-	might_sleep();
-	preempt_disable();
-	rcu_read_lock();
-}
-
-static void kc_op_end(void)
-	__releases(RCU)
-{
-	rcu_read_unlock();
-	preempt_enable();
-}
 
 static int kc_send(struct kcoro_chan *ch, void *elem, ktime_t deadline)
 {
@@ -1967,8 +1989,12 @@ EXPORT_SYMBOL_GPL(kcoro_chan_put);
  */
 void kcoro_chan_get_stats(struct kcoro_chan_stats *stats)
 {
+	int cpu;
+
 	stats->channels = atomic_long_read(&kc_nr_channels);
 	stats->segments = atomic_long_read(&kc_nr_segments);
-	stats->waiters = atomic_long_read(&kc_nr_waiters);
+	stats->waiters = 0;
+	for_each_possible_cpu(cpu)
+		stats->waiters += per_cpu(kc_nr_waiters, cpu);
 }
 EXPORT_SYMBOL_GPL(kcoro_chan_get_stats);
