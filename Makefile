@@ -4,7 +4,8 @@
 #
 #   make            build the modules against $(KDIR) (Debian stock headers)
 #   make demo       the main job: boot the stock kernel, load kcoro, run the demo
-#   make check      everything: lint, stock-kernel VM, debug-kernel VM + KUnit
+#   make check      everything: lint, stock-kernel VM, KUnit on the debug
+#                   (KASAN, lockdep) and kcsan kernels
 #   make bench      benchmark table from one VM run (not a test)
 #   make lint       checkpatch --strict, W=1 and sparse builds, all clean
 #   make setup      install the Debian packages the above need
@@ -22,7 +23,7 @@ KCORO_CACHE	?= $(HOME)/.cache/kcoro
 export KCORO_CACHE
 STOCK_KVER	:= $(shell $(VM)/stock-kernel.sh 2>/dev/null)
 KDIR		?= /usr/src/linux-headers-$(STOCK_KVER)
-DEBUG_CONFIG	:= $(TOP)/tools/testing/kunit/kcoro-debug.config
+KUNIT_MODULES	:= kcoro.ko kcoro_demo.ko kcoro_test.ko
 OUT		:= $(TOP)/build
 SOURCES		:= Kbuild Makefile kernel include
 VM_TIMEOUT	?= 900
@@ -38,8 +39,7 @@ define build_for
 endef
 
 .PHONY: all modules clean setup demo check check-stock check-debug check-overflow \
-	bench lint \
-	stock-build debug-build debug-kernel
+	check-kcsan bench lint stock-build debug-build kcsan-build
 
 all modules:
 	$(MAKE) -C $(KDIR) M=$(TOP) modules
@@ -54,13 +54,11 @@ setup:
 stock-build:
 	$(call build_for,stock,$(KDIR))
 
-debug-kernel:
-	@$(VM)/build-kernel.sh $(DEBUG_CONFIG) > $(OUT)/debug-tree.path.tmp
-	@mv $(OUT)/debug-tree.path.tmp $(OUT)/debug-tree.path
-
-debug-build: | $(OUT)
-	$(VM)/build-kernel.sh $(DEBUG_CONFIG) > $(OUT)/debug-tree.path
-	$(call build_for,debug,$$(cat $(OUT)/debug-tree.path))
+# The KUnit kernels: debug (KASAN + lockdep) and kcsan (race detector).
+debug-build kcsan-build: %-build: | $(OUT)
+	$(VM)/build-kernel.sh $(TOP)/tools/testing/kunit/kcoro-$*.config \
+		> $(OUT)/$*-tree.path
+	$(call build_for,$*,$$(cat $(OUT)/$*-tree.path))
 
 $(OUT):
 	mkdir -p $@
@@ -85,18 +83,18 @@ check-overflow: stock-build
 		-e 'BUG: TASK stack guard page was hit' \
 		-e 'kcoro_overflow_recurse' -e 'kcoro_entry_tramp'
 
-check-debug: debug-build
-	tree=$$(cat $(OUT)/debug-tree.path); \
+# KUnit suites on a test kernel; kunit.py parses their KTAP.
+check-debug check-kcsan: check-%: %-build
+	tree=$$(cat $(OUT)/$*-tree.path); \
 	$(VM)/kcoro-vm -k $$tree/arch/x86/boot/bzImage -t $(VM_TIMEOUT) \
 		-K $$tree/tools/testing/kunit/kunit.py \
-		-s $(TOP)/tools/testing/vm/debug.sh -o $(OUT)/debug.log \
-		-f $(OUT)/debug/kcoro.ko -f $(OUT)/debug/kcoro_demo.ko \
-		-f $(OUT)/debug/kcoro_test.ko
+		-s $(TOP)/tools/testing/vm/kunit.sh -o $(OUT)/$*.log \
+		$(addprefix -f $(OUT)/$*/,$(KUNIT_MODULES))
 
 lint: debug-build
 	$(TOP)/tools/lint.sh $(KDIR) $$(cat $(OUT)/debug-tree.path)
 
-check: lint check-stock check-overflow check-debug
+check: lint check-stock check-overflow check-debug check-kcsan
 	@echo "kcoro: make check: all passed"
 
 bench: stock-build

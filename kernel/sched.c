@@ -347,6 +347,13 @@ static int kcoro_sched_fn(void *data)
 	struct kcoro_rq *rq = data;
 	struct kcoro *co;
 
+	/*
+	 * Stay on this CPU even while it goes down: once the CPU is no
+	 * longer active the scheduler pushes and wakes ordinary kthreads
+	 * elsewhere, but this rq's coroutines must keep running here until
+	 * kcoro_cpu_offline() has stopped us and moved them.
+	 */
+	migrate_disable();
 	rq->main_co.stack = current->stack;
 	while (!kthread_should_stop()) {
 		co = kcoro_next(rq);
@@ -366,6 +373,7 @@ static int kcoro_sched_fn(void *data)
 		cond_resched();
 	}
 	__set_current_state(TASK_RUNNING);
+	migrate_enable();
 	return 0;
 }
 

@@ -1,12 +1,15 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# Build (once) the kcoro debug test kernel from Debian's linux-source-6.12
-# and print the path of its build tree.  The tree is cached outside the
+# Build (once) a kcoro test kernel from Debian's linux-source-6.12 and
+# print the path of its build tree.  The tree is cached outside the
 # repository, keyed by the source tarball and the config fragment, so a
 # second run reuses it:
 #
-#   $KCORO_CACHE/debug-<hash>/linux   (bzImage, Module.symvers, kunit.py)
+#   $KCORO_CACHE/<name>-<hash>/linux   (bzImage, Module.symvers, kunit.py)
+#
+# where kcoro-<name>.config is the fragment (debug: KASAN + lockdep;
+# kcsan: the race detector, which excludes KASAN).
 #
 # Usage: build-kernel.sh <config-fragment>
 set -euo pipefail
@@ -18,7 +21,9 @@ tarball=$(ls /usr/src/linux-source-6.12.tar.* 2>/dev/null | head -1)
 
 key=$( (basename "$tarball"; stat -c %s "$tarball"; cat "$frag") |
 	sha256sum | cut -c1-16)
-dir=$cache/debug-$key
+name=$(basename "$frag" .config)
+name=${name#kcoro-}
+dir=$cache/$name-$key
 tree=$dir/linux
 
 if [ -f "$dir/done" ]; then
