@@ -18,9 +18,11 @@ MODULE_PARM_DESC(max_depth, "recursion depth limit");
 
 static noinline long kcoro_overflow_recurse(unsigned long depth)
 {
-	volatile char pad[256];
+	char pad[256];
 
-	memset((char *)pad, (int)depth, sizeof(pad));
+	memset(pad, (int)depth, sizeof(pad));
+	/* Keep the frame: the compiler must not turn this into a loop. */
+	barrier_data(pad);
 	if (depth >= max_depth)
 		return pad[0];
 	return kcoro_overflow_recurse(depth + 1) + pad[depth % sizeof(pad)];
