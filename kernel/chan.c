@@ -267,16 +267,35 @@ static __always_inline void kc_op_end(void)
 /* ---------------------------------------------------------------- */
 /* segments (ConcurrentLinkedList.kt)                                */
 
-static void kc_seg_free_rcu(struct rcu_head *head)
-{
-	kfree(container_of(head, struct kc_segment, rcu));
-	atomic_long_dec(&kc_nr_segments);
-}
-
+/*
+ * The last reference on a segment goes only after its list reference,
+ * which is dropped a grace period after the segment was unlinked (see
+ * kc_seg_unlinked()): by then no operation can touch the segment without
+ * a reference of its own, so it can be freed at once.
+ */
 static void kc_seg_put(struct kc_segment *seg)
 {
-	if (refcount_dec_and_test(&seg->ref))
-		call_rcu(&seg->rcu, kc_seg_free_rcu);
+	if (refcount_dec_and_test(&seg->ref)) {
+		kfree(seg);
+		atomic_long_dec(&kc_nr_segments);
+	}
+}
+
+static void kc_seg_unlinked_rcu(struct rcu_head *head)
+{
+	kc_seg_put(container_of(head, struct kc_segment, rcu));
+}
+
+/*
+ * The list's reference on an unlinked segment is dropped one grace period
+ * later.  Until then an operation that reached the segment before it was
+ * unlinked may still store a waiter in one of its cells and take the
+ * waiter's reference (kc_waiter_install_cancel()); after it, nobody can
+ * reach the segment except through such a reference.
+ */
+static void kc_seg_unlinked(struct kc_segment *seg)
+{
+	call_rcu(&seg->rcu, kc_seg_unlinked_rcu);
 }
 
 static struct kc_segment *kc_seg_new(struct kcoro_chan *ch, gfp_t gfp)
@@ -368,7 +387,7 @@ static void kc_seg_remove(struct kc_segment *seg)
 	}
 	seg->detached = true;
 	spin_unlock(&ch->lock);
-	kc_seg_put(seg);
+	kc_seg_unlinked(seg);
 }
 
 static void kc_on_slot_cleaned(struct kc_segment *seg)
@@ -410,7 +429,7 @@ static void kc_chan_reclaim(struct kcoro_chan *ch)
 	if (!spin_trylock(&ch->lock))
 		return;
 	min_id = min(READ_ONCE(ch->send_seg)->id, READ_ONCE(ch->recv_seg)->id);
-	if (ch->eb_seg)
+	if (!ch->rendezvous_or_unlimited)
 		min_id = min(min_id, READ_ONCE(ch->eb_seg)->id);
 	while ((seg = ch->first) && seg->id < min_id) {
 		next = kc_seg_next(seg);
@@ -419,7 +438,7 @@ static void kc_chan_reclaim(struct kcoro_chan *ch)
 		WRITE_ONCE(next->prev, NULL);
 		ch->first = next;
 		seg->detached = true;
-		kc_seg_put(seg);
+		kc_seg_unlinked(seg);
 	}
 	spin_unlock(&ch->lock);
 }
@@ -1254,7 +1273,7 @@ static struct kc_segment *kc_close_linked_list(struct kcoro_chan *ch)
 	seg = READ_ONCE(ch->recv_seg);
 	if (seg->id > last->id)
 		last = seg;
-	if (ch->eb_seg) {
+	if (!ch->rendezvous_or_unlimited) {
 		seg = READ_ONCE(ch->eb_seg);
 		if (seg->id > last->id)
 			last = seg;

@@ -449,6 +449,12 @@ void kcoro_prepare_wait(struct wait_queue_head *wq_head,
 	if (list_empty(&wq_entry->entry))
 		__add_wait_queue_entry_tail(wq_head, wq_entry);
 	spin_unlock_irqrestore(&wq_head->lock, flags);
+	/*
+	 * Order the queueing before the caller's condition check, as
+	 * set_current_state() does for prepare_to_wait(): pairs with the
+	 * barrier in wq_has_sleeper() of a waker that changed the condition.
+	 */
+	smp_mb();
 }
 EXPORT_SYMBOL_GPL(kcoro_prepare_wait);
 

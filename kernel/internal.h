@@ -86,7 +86,8 @@ struct kcoro {
  * @nr_queued: length of the queue
  * @wakeups: coroutines made runnable by other tasks, other CPUs or
  *	interrupts; lock-free, drained into the queue by @task
- * @online: the CPU is online and @task accepts work (read under RCU)
+ * @online: enqueues go to this run queue (read under RCU); cleared only
+ *	once @task has stopped, when enqueues start moving coroutines away
  * @budget: direct coroutine-to-coroutine switches left before the next
  *	pass through main_co
  * @task: the scheduler kthread ("kcoro/N")

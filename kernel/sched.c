@@ -25,6 +25,7 @@
 #include <linux/percpu.h>
 #include <linux/rcupdate.h>
 #include <linux/sched.h>
+#include <linux/sched/task.h>
 #include <linux/sched/task_stack.h>
 
 #include "internal.h"
@@ -385,6 +386,8 @@ static int kcoro_cpu_online(unsigned int cpu)
 	t = kthread_create_on_cpu(kcoro_sched_fn, rq, cpu, "kcoro/%u");
 	if (IS_ERR(t))
 		return PTR_ERR(t);
+	/* Enqueuers may still wake it after it stopped: keep it valid. */
+	get_task_struct(t);
 	rq->task = t;
 	/* Release: enqueuers that see online also see rq->task. */
 	smp_store_release(&rq->online, true);
@@ -393,18 +396,29 @@ static int kcoro_cpu_online(unsigned int cpu)
 	return 0;
 }
 
-/* Stop @rq's scheduler; returns its runnable coroutines, in order. */
+/*
+ * Stop @rq's scheduler; returns its runnable coroutines, in order.
+ *
+ * Until the kthread has stopped, the run queue keeps accepting coroutines:
+ * one of them may be between publishing PARKED and switching away, and
+ * only this kthread may run it (see struct kcoro_rq).  Only then do
+ * enqueues start moving coroutines elsewhere.
+ */
 static struct kcoro *kcoro_rq_stop(struct kcoro_rq *rq)
 {
 	struct kcoro *runnable;
 
-	WRITE_ONCE(rq->online, false);
+	/* No new coroutines are placed here. */
 	cpumask_clear_cpu(rq->cpu, &kcoro_online_mask);
-	/* No enqueue still looks at this rq, or at rq->task, after this. */
-	synchronize_rcu();
 	if (rq->task)
 		kthread_stop(rq->task);
-	rq->task = NULL;
+	WRITE_ONCE(rq->online, false);
+	/* Enqueuers that still saw it online have queued and woken. */
+	synchronize_rcu();
+	if (rq->task) {
+		put_task_struct(rq->task);
+		rq->task = NULL;
+	}
 	kcoro_take_wakeups(rq);
 	runnable = rq->head;
 	rq->head = NULL;
@@ -414,8 +428,8 @@ static struct kcoro *kcoro_rq_stop(struct kcoro_rq *rq)
 }
 
 /*
- * A CPU is going down: stop taking work there, let its scheduler finish
- * the step it is in and exit, then move every runnable coroutine
+ * A CPU is going down: place no new coroutines there, let its scheduler
+ * finish the step it is in and exit, then move every runnable coroutine
  * elsewhere.  Parked coroutines keep the dead CPU as home until they are
  * woken; kcoro_enqueue() then moves them.  Pinned coroutines move too, as
  * the kernel breaks the affinity of tasks on a dying CPU.

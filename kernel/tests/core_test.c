@@ -1,3 +1,2302 @@
 // SPDX-License-Identifier: GPL-2.0
+/*
+ * KUnit tests for the kcoro core: scheduling order, spawn and join at
+ * scale, park/unpark and sleep across CPUs, coroutine stacks, kcoro_exit(),
+ * CPU hotplug, and reference counting.
+ *
+ * A coroutine body never uses KUNIT_ASSERT_*(): that would abort the
+ * scheduler kthread it runs on, not the test.  Bodies record what they saw
+ * in a context structure and the test thread checks it after joining them.
+ * Every case joins and puts all of its coroutines before it returns, and
+ * the suite's exit hook checks that no coroutine object or stack is left.
+ */
+#include <kunit/test.h>
+#include <linux/atomic.h>
+#include <linux/completion.h>
+#include <linux/cpu.h>
+#include <linux/cpumask.h>
+#include <linux/delay.h>
+#include <linux/err.h>
+#include <linux/jiffies.h>
+#include <linux/kallsyms.h>
+#include <linux/kcoro.h>
+#include <linux/kthread.h>
+#include <linux/ktime.h>
+#include <linux/mm.h>
 #include <linux/module.h>
+#include <linux/sched.h>
+#include <linux/sched/task_stack.h>
+#include <linux/slab.h>
+#include <linux/smp.h>
+#include <linux/stacktrace.h>
+#include <linux/string.h>
+#include <linux/wait.h>
+#include <uapi/linux/magic.h>
+
+/*
+ * The test thread calls a coroutine stuck when no coroutine at all has been
+ * switched to for KCORO_TEST_STALL_MS, or after KCORO_TEST_TIMEOUT_MS in
+ * any case (TCG with KASAN on an overcommitted host can be very slow).
+ */
+#define KCORO_TEST_STALL_MS	10000
+#define KCORO_TEST_TIMEOUT_MS	120000
+/* How long freed coroutines may take to drop their last reference. */
+#define KCORO_TEST_LEAK_MS	5000
+
+/* Counters when the suite started, for the final leak check. */
+static struct kcoro_stats kcoro_test_suite_base;
+
+/* A coroutine had to be abandoned: later cases would only time out. */
+static bool kcoro_test_wedged;
+
+/* The @n-th online CPU, wrapping around. */
+static int kcoro_test_cpu(unsigned int n)
+{
+	return cpumask_nth(n % num_online_cpus(), cpu_online_mask);
+}
+
+static struct kcoro *kcoro_test_spawn_on(kcoro_fn_t fn, void *arg, int cpu)
+{
+	struct kcoro_attr attr = { .cpu = cpu };
+
+	return kcoro_spawn(fn, arg, &attr);
+}
+
+static long kcoro_test_nop_fn(void *arg)
+{
+	return 0;
+}
+
+/* Give every scheduler work, which wakes it: recovers from a lost wake-up. */
+static void kcoro_test_kick(void)
+{
+	struct kcoro *co;
+	int cpu;
+
+	for_each_online_cpu(cpu) {
+		co = kcoro_test_spawn_on(kcoro_test_nop_fn, NULL, cpu);
+		if (!IS_ERR(co))
+			kcoro_put(co);
+	}
+}
+
+static u64 kcoro_test_switches(void)
+{
+	struct kcoro_stats stats;
+
+	kcoro_get_stats(&stats);
+	return stats.switches;
+}
+
+/**
+ * kcoro_test_join() - kcoro_join() with a watchdog
+ * @test: the test, failed if @co does not finish in time
+ * @co: the coroutine
+ *
+ * A coroutine that never finishes would hang the whole suite, and the VM
+ * run with it, in kcoro_join().  Poll for it instead, for as long as the
+ * schedulers make progress (see KCORO_TEST_STALL_MS).  Then fail the test
+ * and give every scheduler work, which rescues a coroutine whose wake-up
+ * was merely lost.  If even that does not help, the scheduler is wedged:
+ * abandon the coroutine (it is leaked, and must never run again as the
+ * test's memory goes away) and abort the case, so that the log says what
+ * went wrong instead of the VM timing out.
+ *
+ * Return: the result of @co.
+ */
+static long kcoro_test_join(struct kunit *test, struct kcoro *co)
+{
+	unsigned long limit = jiffies + msecs_to_jiffies(KCORO_TEST_TIMEOUT_MS);
+	unsigned long stall = jiffies + msecs_to_jiffies(KCORO_TEST_STALL_MS);
+	u64 switches = kcoro_test_switches(), now;
+	bool kicked = false;
+
+	while (!kcoro_done(co)) {
+		now = kcoro_test_switches();
+		if (now != switches) {
+			switches = now;
+			stall = jiffies + msecs_to_jiffies(KCORO_TEST_STALL_MS);
+		}
+		if (time_after(jiffies, stall) || time_after(jiffies, limit)) {
+			if (kicked) {
+				kcoro_test_wedged = true;
+				KUNIT_FAIL_AND_ABORT(test, "coroutine %llu (CPU %d) abandoned",
+						     kcoro_id(co), kcoro_cpu(co));
+			}
+			KUNIT_FAIL(test, "coroutine %llu (CPU %d) stuck, kicking the schedulers",
+				   kcoro_id(co), kcoro_cpu(co));
+			kcoro_test_kick();
+			kicked = true;
+			limit = jiffies + msecs_to_jiffies(KCORO_TEST_STALL_MS);
+			stall = limit;
+		}
+		usleep_range(100, 200);
+	}
+	return kcoro_join(co);
+}
+
+/* Join and put @co unless it is NULL or an error pointer; returns result. */
+static long kcoro_test_finish(struct kunit *test, struct kcoro *co)
+{
+	long ret;
+
+	if (IS_ERR_OR_NULL(co))
+		return 0;
+	ret = kcoro_test_join(test, co);
+	kcoro_put(co);
+	return ret;
+}
+
+/* Wait until @cond holds, for at most KCORO_TEST_STALL_MS; returns @cond. */
+#define kcoro_test_wait_for(cond)					\
+({									\
+	unsigned long __deadline = jiffies +				\
+		msecs_to_jiffies(KCORO_TEST_STALL_MS);			\
+	bool __ok;							\
+									\
+	while (!(__ok = (cond)) && !time_after(jiffies, __deadline))	\
+		usleep_range(100, 200);					\
+	__ok;								\
+})
+
+/*
+ * A kthread the test can stop with kthread_stop_put() even after it has
+ * returned; bound to @cpu unless that is negative.
+ */
+static struct task_struct *kcoro_test_kthread_on(int (*fn)(void *), void *arg,
+						 const char *name, int cpu)
+{
+	struct task_struct *t;
+
+	t = kthread_create(fn, arg, "%s", name);
+	if (IS_ERR(t))
+		return t;
+	if (cpu >= 0)
+		kthread_bind(t, cpu);
+	get_task_struct(t);
+	wake_up_process(t);
+	return t;
+}
+
+static struct task_struct *kcoro_test_kthread(int (*fn)(void *), void *arg,
+					      const char *name)
+{
+	return kcoro_test_kthread_on(fn, arg, name, -1);
+}
+
+static long kcoro_test_stacks_in_use(const struct kcoro_stats *s)
+{
+	return s->stacks - s->cached_stacks;
+}
+
+/**
+ * kcoro_test_expect_no_leaks() - all coroutines since @base are freed
+ * @test: the test
+ * @base: counters taken before the coroutines were spawned
+ *
+ * A finished coroutine drops its own reference just after it wakes its
+ * joiners, so the counters may lag kcoro_join() by a moment: wait for them.
+ */
+static void kcoro_test_expect_no_leaks(struct kunit *test,
+				       const struct kcoro_stats *base)
+{
+	unsigned long deadline = jiffies + msecs_to_jiffies(KCORO_TEST_LEAK_MS);
+	struct kcoro_stats now;
+
+	for (;;) {
+		kcoro_get_stats(&now);
+		if (now.live == base->live &&
+		    kcoro_test_stacks_in_use(&now) == kcoro_test_stacks_in_use(base))
+			break;
+		if (time_after(jiffies, deadline))
+			break;
+		usleep_range(500, 1000);
+	}
+	KUNIT_EXPECT_EQ_MSG(test, now.live, base->live,
+			    "coroutine objects still alive");
+	KUNIT_EXPECT_EQ_MSG(test, kcoro_test_stacks_in_use(&now),
+			    kcoro_test_stacks_in_use(base),
+			    "coroutine stacks neither in use nor cached");
+}
+
+/*
+ * Case: input validation of kcoro_spawn() and kcoro_join() of a finished
+ * coroutine.
+ */
+
+static long kcoro_test_value_fn(void *arg)
+{
+	return (long)arg;
+}
+
+static long kcoro_test_where_fn(void *arg)
+{
+	int *where = arg;
+
+	where[0] = raw_smp_processor_id();
+	where[1] = kcoro_cpu(kcoro_current());
+	return 0;
+}
+
+/* Spawning with @attr must fail with @err; clean up if it did not. */
+static void kcoro_test_spawn_fails(struct kunit *test,
+				   const struct kcoro_attr *attr, int err)
+{
+	struct kcoro *co = kcoro_spawn(kcoro_test_nop_fn, NULL, attr);
+
+	KUNIT_EXPECT_EQ_MSG(test, PTR_ERR_OR_ZERO(co), err,
+			    "attr: stack_size %zu cpu %d flags %#x",
+			    attr->stack_size, attr->cpu, attr->flags);
+	kcoro_test_finish(test, co);
+}
+
+/**
+ * kcoro_test_spawn_validation() - bad attributes are refused, good ones not
+ * @test: the test
+ *
+ * Non-zero flags, a stack bigger than THREAD_SIZE and a CPU number out of
+ * range fail with -EINVAL (and create nothing); an offline CPU fails with
+ * -ENODEV.  NULL attributes, KCORO_CPU_ANY and a THREAD_SIZE stack work.
+ * Joining a finished coroutine returns its result at once, as often as
+ * asked, and ids are unique and increasing.
+ */
+static void kcoro_test_spawn_validation(struct kunit *test)
+{
+	struct kcoro_attr attr = { .cpu = KCORO_CPU_ANY };
+	struct kcoro_stats before, after;
+	int where[2] = { -1, -1 };
+	struct kcoro *co, *co2;
+	int cpu;
+
+	KUNIT_EXPECT_NULL(test, kcoro_current());
+	kcoro_get_stats(&before);
+
+	attr.flags = 1;
+	kcoro_test_spawn_fails(test, &attr, -EINVAL);
+	attr.flags = 0x80000000;
+	kcoro_test_spawn_fails(test, &attr, -EINVAL);
+	attr.flags = 0;
+
+	attr.stack_size = THREAD_SIZE + 1;
+	kcoro_test_spawn_fails(test, &attr, -EINVAL);
+	attr.stack_size = SIZE_MAX;
+	kcoro_test_spawn_fails(test, &attr, -EINVAL);
+	attr.stack_size = 0;
+
+	attr.cpu = nr_cpu_ids;
+	kcoro_test_spawn_fails(test, &attr, -EINVAL);
+	attr.cpu = INT_MAX;
+	kcoro_test_spawn_fails(test, &attr, -EINVAL);
+	attr.cpu = -2;
+	kcoro_test_spawn_fails(test, &attr, -EINVAL);
+	attr.cpu = INT_MIN;
+	kcoro_test_spawn_fails(test, &attr, -EINVAL);
+
+	for_each_possible_cpu(cpu) {
+		if (cpu_online(cpu))
+			continue;
+		attr.cpu = cpu;
+		kcoro_test_spawn_fails(test, &attr, -ENODEV);
+	}
+	attr.cpu = KCORO_CPU_ANY;
+
+	/* Refused spawns must not have created anything. */
+	kcoro_get_stats(&after);
+	KUNIT_EXPECT_EQ(test, after.spawned, before.spawned);
+	KUNIT_EXPECT_EQ(test, after.live, before.live);
+
+	/* Valid: NULL attributes, KCORO_CPU_ANY, the largest stack size. */
+	co = kcoro_spawn(kcoro_test_value_fn, (void *)-12345L, NULL);
+	KUNIT_ASSERT_FALSE_MSG(test, IS_ERR(co), "spawn: %pe", co);
+	attr.stack_size = THREAD_SIZE;
+	co2 = kcoro_spawn(kcoro_test_value_fn, (void *)LONG_MAX, &attr);
+	if (IS_ERR(co2)) {
+		kcoro_test_finish(test, co);
+		KUNIT_FAIL_AND_ABORT(test, "spawn with a THREAD_SIZE stack: %pe", co2);
+	}
+	KUNIT_EXPECT_GT(test, kcoro_id(co2), kcoro_id(co));
+	KUNIT_EXPECT_TRUE(test, cpu_online(kcoro_cpu(co)));
+
+	/* Join of a finished coroutine: returns its result, again and again. */
+	KUNIT_EXPECT_TRUE(test, kcoro_test_wait_for(kcoro_done(co)));
+	KUNIT_EXPECT_EQ(test, kcoro_join(co), -12345L);
+	KUNIT_EXPECT_EQ(test, kcoro_join(co), -12345L);
+	KUNIT_EXPECT_EQ(test, kcoro_test_join(test, co2), LONG_MAX);
+	KUNIT_EXPECT_TRUE(test, kcoro_done(co2));
+	KUNIT_EXPECT_EQ(test, kcoro_join(co2), LONG_MAX);
+	kcoro_put(co);
+	kcoro_put(co2);
+
+	/* A pinned coroutine runs on, and reports, the CPU it asked for. */
+	cpu = kcoro_test_cpu(num_online_cpus() - 1);
+	co = kcoro_test_spawn_on(kcoro_test_where_fn, where, cpu);
+	KUNIT_ASSERT_FALSE_MSG(test, IS_ERR(co), "spawn: %pe", co);
+	KUNIT_EXPECT_EQ(test, kcoro_cpu(co), cpu);
+	KUNIT_EXPECT_EQ(test, kcoro_test_finish(test, co), 0L);
+	KUNIT_EXPECT_EQ(test, where[0], cpu);
+	KUNIT_EXPECT_EQ(test, where[1], cpu);
+}
+
+/*
+ * Case: round-robin order of kcoro_yield() on one CPU.
+ */
+
+#define YIELD_COROS	3
+#define YIELD_ROUNDS	200
+
+struct kcoro_yield_ctx;
+
+struct kcoro_yield_child {
+	struct kcoro_yield_ctx *ctx;
+	int id;
+};
+
+struct kcoro_yield_ctx {
+	int cpu;
+	unsigned int len;
+	u8 log[YIELD_COROS * YIELD_ROUNDS];
+	struct kcoro_yield_child child[YIELD_COROS];
+	long child_ret[YIELD_COROS];
+	int nr_spawned;
+	int spawn_err;
+	unsigned int wrong_cpu;
+};
+
+/* All of these run on one scheduler kthread: no locking needed. */
+static long kcoro_yield_child_fn(void *arg)
+{
+	struct kcoro_yield_child *c = arg;
+	struct kcoro_yield_ctx *ctx = c->ctx;
+	unsigned int i;
+
+	for (i = 0; i < YIELD_ROUNDS; i++) {
+		if (ctx->len < ARRAY_SIZE(ctx->log))
+			ctx->log[ctx->len] = c->id;
+		ctx->len++;
+		if (raw_smp_processor_id() != ctx->cpu)
+			ctx->wrong_cpu++;
+		kcoro_yield();
+	}
+	return 100 + c->id;
+}
+
+/*
+ * Spawning from a coroutine of the same CPU queues the children in spawn
+ * order before any of them runs, which makes the expected order exact.
+ */
+static long kcoro_yield_parent_fn(void *arg)
+{
+	struct kcoro_yield_ctx *ctx = arg;
+	struct kcoro *co[YIELD_COROS];
+	int i, n;
+
+	for (n = 0; n < YIELD_COROS; n++) {
+		ctx->child[n].ctx = ctx;
+		ctx->child[n].id = n;
+		co[n] = kcoro_test_spawn_on(kcoro_yield_child_fn,
+					    &ctx->child[n], ctx->cpu);
+		if (IS_ERR(co[n])) {
+			ctx->spawn_err = PTR_ERR(co[n]);
+			break;
+		}
+	}
+	ctx->nr_spawned = n;
+	for (i = 0; i < n; i++) {
+		ctx->child_ret[i] = kcoro_join(co[i]);
+		kcoro_put(co[i]);
+	}
+	return n;
+}
+
+/**
+ * kcoro_test_yield_order() - yields on one CPU interleave round-robin
+ * @test: the test
+ *
+ * Three coroutines pinned to one CPU each log their id and yield, many
+ * rounds.  The run queue is FIFO, so the log must read 0 1 2 0 1 2 ...
+ * exactly, every coroutine must stay on its CPU, and each must have been
+ * switched to once per round plus once to start.
+ */
+static void kcoro_test_yield_order(struct kunit *test)
+{
+	struct kcoro_stats before, after;
+	struct kcoro_yield_ctx *ctx;
+	unsigned int i, bad = 0;
+	struct kcoro *co;
+
+	ctx = kunit_kzalloc(test, sizeof(*ctx), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, ctx);
+	ctx->cpu = kcoro_test_cpu(num_online_cpus() - 1);
+	memset(ctx->log, 0xff, sizeof(ctx->log));
+
+	kcoro_get_stats(&before);
+	co = kcoro_test_spawn_on(kcoro_yield_parent_fn, ctx, ctx->cpu);
+	KUNIT_ASSERT_FALSE_MSG(test, IS_ERR(co), "spawn: %pe", co);
+	KUNIT_EXPECT_EQ(test, kcoro_test_finish(test, co), (long)YIELD_COROS);
+	kcoro_get_stats(&after);
+
+	KUNIT_EXPECT_EQ(test, ctx->spawn_err, 0);
+	KUNIT_ASSERT_EQ(test, ctx->nr_spawned, YIELD_COROS);
+	KUNIT_EXPECT_EQ(test, ctx->len, YIELD_COROS * YIELD_ROUNDS);
+	KUNIT_EXPECT_EQ(test, ctx->wrong_cpu, 0U);
+	for (i = 0; i < YIELD_COROS; i++)
+		KUNIT_EXPECT_EQ(test, ctx->child_ret[i], 100L + i);
+	for (i = 0; i < ARRAY_SIZE(ctx->log); i++) {
+		if (ctx->log[i] == i % YIELD_COROS)
+			continue;
+		if (!bad++)
+			KUNIT_FAIL(test, "log[%u] is %u, expected %u (log[%u..] = %*ph)",
+				   i, ctx->log[i], i % YIELD_COROS, i - i % 8, 8,
+				   &ctx->log[i - i % 8]);
+	}
+	KUNIT_EXPECT_EQ(test, bad, 0U);
+	KUNIT_EXPECT_EQ(test, after.spawned - before.spawned, 1ULL + YIELD_COROS);
+	KUNIT_EXPECT_GE(test, after.switches - before.switches,
+			(u64)YIELD_COROS * (YIELD_ROUNDS + 1) + 1);
+}
+
+/*
+ * Case: 10,000 coroutines over all CPUs.
+ */
+
+#define MANY_COROS	10000
+
+struct kcoro_many_slot {
+	unsigned int idx;
+	int cpu;
+	int ran_on;
+};
+
+static long kcoro_many_fn(void *arg)
+{
+	struct kcoro_many_slot *s = arg;
+	int cpu = raw_smp_processor_id();
+
+	kcoro_yield();
+	s->ran_on = raw_smp_processor_id() == cpu ? cpu : -1;
+	return (long)s->idx * 3 + 1;
+}
+
+/**
+ * kcoro_test_many() - spawn and join 10,000 coroutines on all CPUs
+ * @test: the test
+ *
+ * Coroutine i is pinned round-robin to the online CPUs, yields once and
+ * returns 3 * i + 1.  Every spawn must succeed, every result and CPU must
+ * be right, and the results must add up.
+ */
+static void kcoro_test_many(struct kunit *test)
+{
+	unsigned int i, nr, bad_result = 0, bad_cpu = 0, bad_home = 0;
+	struct kcoro_many_slot *slots;
+	u64 sum = 0, want = 0;
+	struct kcoro **co;
+	int cpu = -1;
+	long ret;
+
+	slots = kvcalloc(MANY_COROS, sizeof(*slots), GFP_KERNEL);
+	co = kvcalloc(MANY_COROS, sizeof(*co), GFP_KERNEL);
+	if (!slots || !co) {
+		kvfree(slots);
+		kvfree(co);
+		KUNIT_FAIL_AND_ABORT(test, "out of memory");
+	}
+
+	for (nr = 0; nr < MANY_COROS; nr++) {
+		cpu = cpumask_next(cpu, cpu_online_mask);
+		if (cpu >= nr_cpu_ids)
+			cpu = cpumask_first(cpu_online_mask);
+		slots[nr].idx = nr;
+		slots[nr].cpu = cpu;
+		slots[nr].ran_on = -2;
+		co[nr] = kcoro_test_spawn_on(kcoro_many_fn, &slots[nr], cpu);
+		if (IS_ERR(co[nr])) {
+			KUNIT_FAIL(test, "spawn %u on CPU %d: %pe", nr, cpu, co[nr]);
+			break;
+		}
+		if (kcoro_cpu(co[nr]) != cpu)
+			bad_home++;
+	}
+	KUNIT_EXPECT_EQ(test, nr, MANY_COROS);
+
+	for (i = 0; i < nr; i++) {
+		ret = kcoro_test_finish(test, co[i]);
+		sum += ret;
+		want += 3ULL * i + 1;
+		if (ret != 3L * i + 1 && !bad_result++)
+			KUNIT_FAIL(test, "coroutine %u returned %ld", i, ret);
+		if (slots[i].ran_on != slots[i].cpu && !bad_cpu++)
+			KUNIT_FAIL(test, "coroutine %u pinned to CPU %d ran on %d",
+				   i, slots[i].cpu, slots[i].ran_on);
+	}
+	KUNIT_EXPECT_EQ(test, bad_result, 0U);
+	KUNIT_EXPECT_EQ(test, bad_cpu, 0U);
+	KUNIT_EXPECT_EQ_MSG(test, bad_home, 0U, "kcoro_cpu() is not the CPU asked for");
+	KUNIT_EXPECT_EQ(test, sum, want);
+	KUNIT_EXPECT_EQ(test, sum, 3ULL * MANY_COROS * (MANY_COROS - 1) / 2 + MANY_COROS);
+
+	kvfree(co);
+	kvfree(slots);
+}
+
+/*
+ * Case: park/unpark stress across CPUs and from a kthread.
+ */
+
+#define PARK_PAIRS_PER_CPU	2
+/* Token passes, shared out among the pairs. */
+#define PARK_PASSES		240000
+#define PARK_ROUNDS		5000
+#define PARK_ACK_TIMEOUT	(10 * HZ)
+
+struct kcoro_park_ctx;
+struct kcoro_park_pair;
+
+struct kcoro_park_player {
+	struct kcoro_park_ctx *ctx;
+	struct kcoro_park_pair *pair;
+	int me;
+};
+
+/* Two coroutines passing a token; each field [i] is written by player i. */
+struct kcoro_park_pair {
+	struct kcoro *co[2];
+	struct kcoro_park_player player[2];
+	int cpu[2];
+	atomic_t turn;
+	unsigned int hits[2];
+	unsigned int parks[2];
+	unsigned int errors[2];
+};
+
+/* A coroutine serving numbered requests from the producer kthread. */
+struct kcoro_park_consumer {
+	struct kcoro_park_ctx *ctx;
+	struct kcoro *co;
+	int cpu;
+	atomic_t req;		/* last request, -1 to stop */
+	atomic_t ack;		/* last request served */
+	unsigned int handled;
+	unsigned long sum;
+	unsigned int errors;
+};
+
+struct kcoro_park_ctx {
+	atomic_t go;		/* 1: start, -1: abort */
+	unsigned int iters;	/* passes per pair */
+	unsigned int nr_pairs;
+	unsigned int nr_consumers;
+	struct kcoro_park_pair *pairs;
+	struct kcoro_park_consumer *consumers;
+	wait_queue_head_t ack_wq;
+	unsigned int producer_timeouts;
+	unsigned long spurious;
+};
+
+/* Park until the test starts (true) or aborts (false) the game. */
+static bool kcoro_park_gate(struct kcoro_park_ctx *ctx)
+{
+	int go;
+
+	while (!(go = atomic_read_acquire(&ctx->go)))
+		kcoro_park();
+	return go > 0;
+}
+
+static long kcoro_park_player_fn(void *arg)
+{
+	struct kcoro_park_player *p = arg;
+	struct kcoro_park_pair *pair = p->pair;
+	int me = p->me;
+	unsigned int i;
+
+	if (!kcoro_park_gate(p->ctx))
+		return -ECANCELED;
+	for (i = 0; i < p->ctx->iters; i++) {
+		/* Wake-ups may be spurious (the spammer): loop on the token. */
+		while (atomic_read_acquire(&pair->turn) != me) {
+			kcoro_park();
+			pair->parks[me]++;
+		}
+		/* Strict alternation: player 0 serves, so it leads by one. */
+		if (READ_ONCE(pair->hits[!me]) != i + me)
+			pair->errors[me]++;
+		if (raw_smp_processor_id() != pair->cpu[me])
+			pair->errors[me]++;
+		WRITE_ONCE(pair->hits[me], i + 1);
+		atomic_set_release(&pair->turn, !me);
+		kcoro_unpark(pair->co[!me]);
+	}
+	return i;
+}
+
+static long kcoro_park_consumer_fn(void *arg)
+{
+	struct kcoro_park_consumer *c = arg;
+	int seen = 0, req;
+
+	for (;;) {
+		while ((req = atomic_read_acquire(&c->req)) == seen)
+			kcoro_park();
+		if (req < 0)
+			break;
+		if (req != seen + 1)
+			c->errors++;
+		if (raw_smp_processor_id() != c->cpu)
+			c->errors++;
+		c->handled++;
+		c->sum += req;
+		seen = req;
+		atomic_set_release(&c->ack, req);
+		wake_up(&c->ctx->ack_wq);
+	}
+	return c->handled;
+}
+
+static void kcoro_park_stop_consumers(struct kcoro_park_ctx *ctx)
+{
+	struct kcoro_park_consumer *c;
+	unsigned int i;
+
+	for (i = 0; i < ctx->nr_consumers; i++) {
+		c = &ctx->consumers[i];
+		atomic_set_release(&c->req, -1);
+		if (!IS_ERR_OR_NULL(c->co))
+			kcoro_unpark(c->co);
+	}
+}
+
+/* Kthread: round after round, one request to every consumer, await acks. */
+static int kcoro_park_producer_fn(void *arg)
+{
+	struct kcoro_park_ctx *ctx = arg;
+	struct kcoro_park_consumer *c;
+	unsigned int i;
+	int round;
+
+	for (round = 1; round <= PARK_ROUNDS; round++) {
+		for (i = 0; i < ctx->nr_consumers; i++) {
+			c = &ctx->consumers[i];
+			atomic_set_release(&c->req, round);
+			kcoro_unpark(c->co);
+		}
+		for (i = 0; i < ctx->nr_consumers; i++) {
+			c = &ctx->consumers[i];
+			if (!wait_event_timeout(ctx->ack_wq,
+						atomic_read_acquire(&c->ack) == round,
+						PARK_ACK_TIMEOUT)) {
+				ctx->producer_timeouts++;
+				goto out;
+			}
+		}
+	}
+out:
+	kcoro_park_stop_consumers(ctx);
+	return 0;
+}
+
+/* Kthread: unpark the players for no reason, until stopped. */
+static int kcoro_park_spammer_fn(void *arg)
+{
+	struct kcoro_park_ctx *ctx = arg;
+	unsigned int i;
+
+	while (!kthread_should_stop()) {
+		for (i = 0; i < ctx->nr_pairs; i++) {
+			kcoro_unpark(ctx->pairs[i].co[0]);
+			kcoro_unpark(ctx->pairs[i].co[1]);
+		}
+		ctx->spurious++;
+		usleep_range(20, 50);
+	}
+	return 0;
+}
+
+/**
+ * kcoro_test_park_stress() - park/unpark across CPUs under stress
+ * @test: the test
+ *
+ * Pairs of coroutines on different CPUs (when there are several) pass a
+ * token back and forth with kcoro_park()/kcoro_unpark(), checking strict
+ * alternation on every pass.  Meanwhile a producer kthread hands numbered
+ * requests to a consumer coroutine on every CPU and waits for each to be
+ * acknowledged, and a spammer kthread unparks the players spuriously.
+ * Nothing may be lost, duplicated or reordered: all counters are exact.
+ */
+static void kcoro_test_park_stress(struct kunit *test)
+{
+	struct task_struct *producer = NULL, *spammer = NULL;
+	unsigned int i, ncpu = num_online_cpus();
+	unsigned long parks = 0;
+	struct kcoro_park_ctx *ctx;
+	bool ok = true;
+	int s;
+
+	ctx = kunit_kzalloc(test, sizeof(*ctx), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, ctx);
+	ctx->nr_pairs = PARK_PAIRS_PER_CPU * ncpu;
+	ctx->iters = PARK_PASSES / ctx->nr_pairs;
+	ctx->nr_consumers = ncpu;
+	ctx->pairs = kunit_kcalloc(test, ctx->nr_pairs, sizeof(*ctx->pairs),
+				   GFP_KERNEL);
+	ctx->consumers = kunit_kcalloc(test, ctx->nr_consumers,
+				       sizeof(*ctx->consumers), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, ctx->pairs);
+	KUNIT_ASSERT_NOT_NULL(test, ctx->consumers);
+	init_waitqueue_head(&ctx->ack_wq);
+
+	for (i = 0; i < ctx->nr_pairs && ok; i++) {
+		struct kcoro_park_pair *pair = &ctx->pairs[i];
+
+		atomic_set(&pair->turn, 0);
+		for (s = 0; s < 2 && ok; s++) {
+			pair->player[s].ctx = ctx;
+			pair->player[s].pair = pair;
+			pair->player[s].me = s;
+			pair->cpu[s] = kcoro_test_cpu(i + s);
+			pair->co[s] = kcoro_test_spawn_on(kcoro_park_player_fn,
+							  &pair->player[s],
+							  pair->cpu[s]);
+			if (IS_ERR(pair->co[s])) {
+				KUNIT_FAIL(test, "spawn player: %pe", pair->co[s]);
+				ok = false;
+			}
+		}
+	}
+	for (i = 0; i < ctx->nr_consumers && ok; i++) {
+		struct kcoro_park_consumer *c = &ctx->consumers[i];
+
+		c->ctx = ctx;
+		c->cpu = kcoro_test_cpu(i);
+		c->co = kcoro_test_spawn_on(kcoro_park_consumer_fn, c, c->cpu);
+		if (IS_ERR(c->co)) {
+			KUNIT_FAIL(test, "spawn consumer: %pe", c->co);
+			ok = false;
+		}
+	}
+
+	/* The players learn each other's handle from the gate's release. */
+	atomic_set_release(&ctx->go, ok ? 1 : -1);
+	for (i = 0; i < ctx->nr_pairs; i++)
+		for (s = 0; s < 2; s++)
+			if (!IS_ERR_OR_NULL(ctx->pairs[i].co[s]))
+				kcoro_unpark(ctx->pairs[i].co[s]);
+
+	if (ok) {
+		producer = kcoro_test_kthread(kcoro_park_producer_fn, ctx,
+					      "kcoro_test_prod");
+		spammer = kcoro_test_kthread(kcoro_park_spammer_fn, ctx,
+					     "kcoro_test_spam");
+		if (IS_ERR(producer)) {
+			KUNIT_FAIL(test, "producer kthread: %pe", producer);
+			ok = false;
+		}
+		if (IS_ERR(spammer)) {
+			KUNIT_FAIL(test, "spammer kthread: %pe", spammer);
+			ok = false;
+		}
+	}
+	if (!ok || IS_ERR(producer))
+		kcoro_park_stop_consumers(ctx);
+
+	/* The spammer unparks players: they must stay alive until it stops. */
+	for (i = 0; i < ctx->nr_pairs; i++) {
+		struct kcoro_park_pair *pair = &ctx->pairs[i];
+
+		for (s = 0; s < 2; s++) {
+			long ret;
+
+			if (IS_ERR_OR_NULL(pair->co[s]))
+				continue;
+			ret = kcoro_test_join(test, pair->co[s]);
+			if (ok)
+				KUNIT_EXPECT_EQ(test, ret, (long)ctx->iters);
+		}
+	}
+	if (!IS_ERR_OR_NULL(spammer))
+		kthread_stop_put(spammer);
+	/* The consumers finish when the producer is done with them. */
+	for (i = 0; i < ctx->nr_consumers; i++) {
+		long ret = kcoro_test_finish(test, ctx->consumers[i].co);
+
+		if (ok)
+			KUNIT_EXPECT_EQ(test, ret, (long)PARK_ROUNDS);
+	}
+	if (!IS_ERR_OR_NULL(producer))
+		kthread_stop_put(producer);
+	for (i = 0; i < ctx->nr_pairs; i++)
+		for (s = 0; s < 2; s++)
+			if (!IS_ERR_OR_NULL(ctx->pairs[i].co[s]))
+				kcoro_put(ctx->pairs[i].co[s]);
+	if (!ok)
+		return;
+
+	for (i = 0; i < ctx->nr_pairs; i++) {
+		struct kcoro_park_pair *pair = &ctx->pairs[i];
+
+		for (s = 0; s < 2; s++) {
+			KUNIT_EXPECT_EQ_MSG(test, pair->hits[s], ctx->iters,
+					    "pair %u player %d", i, s);
+			KUNIT_EXPECT_EQ_MSG(test, pair->errors[s], 0U,
+					    "pair %u player %d", i, s);
+			parks += pair->parks[s];
+		}
+	}
+	for (i = 0; i < ctx->nr_consumers; i++) {
+		struct kcoro_park_consumer *c = &ctx->consumers[i];
+
+		KUNIT_EXPECT_EQ_MSG(test, c->handled, PARK_ROUNDS, "consumer %u", i);
+		KUNIT_EXPECT_EQ_MSG(test, c->sum,
+				    (unsigned long)PARK_ROUNDS * (PARK_ROUNDS + 1) / 2,
+				    "consumer %u", i);
+		KUNIT_EXPECT_EQ_MSG(test, c->errors, 0U, "consumer %u", i);
+		KUNIT_EXPECT_EQ_MSG(test, atomic_read(&c->ack), PARK_ROUNDS,
+				    "consumer %u", i);
+	}
+	KUNIT_EXPECT_EQ(test, ctx->producer_timeouts, 0U);
+	/* The park path itself was exercised, and so were spurious wake-ups. */
+	KUNIT_EXPECT_GT(test, parks, 0UL);
+	KUNIT_EXPECT_GT(test, ctx->spurious, 0UL);
+	kunit_info(test, "%u pairs x %u passes, %lu parks, %lu spurious unpark sweeps\n",
+		   ctx->nr_pairs, ctx->iters, parks, ctx->spurious);
+}
+
+/*
+ * Case: kcoro_sleep_ns() and kcoro_msleep() never wake early.
+ */
+
+static const u64 kcoro_sleep_ns_table[] = {
+	0, 1000, 50 * NSEC_PER_USEC, NSEC_PER_MSEC, 3 * NSEC_PER_MSEC,
+};
+
+static const unsigned int kcoro_sleep_ms_table[] = { 1, 10, 20 };
+
+struct kcoro_sleep_ctx {
+	s64 ns_elapsed[ARRAY_SIZE(kcoro_sleep_ns_table)];
+	int ns_ret[ARRAY_SIZE(kcoro_sleep_ns_table)];
+	s64 ms_elapsed[ARRAY_SIZE(kcoro_sleep_ms_table)];
+	int ms_ret[ARRAY_SIZE(kcoro_sleep_ms_table)];
+};
+
+static long kcoro_sleep_fn(void *arg)
+{
+	struct kcoro_sleep_ctx *ctx = arg;
+	unsigned int i;
+	ktime_t t0;
+
+	for (i = 0; i < ARRAY_SIZE(kcoro_sleep_ns_table); i++) {
+		t0 = ktime_get();
+		ctx->ns_ret[i] = kcoro_sleep_ns(kcoro_sleep_ns_table[i]);
+		ctx->ns_elapsed[i] = ktime_to_ns(ktime_sub(ktime_get(), t0));
+	}
+	for (i = 0; i < ARRAY_SIZE(kcoro_sleep_ms_table); i++) {
+		t0 = ktime_get();
+		ctx->ms_ret[i] = kcoro_msleep(kcoro_sleep_ms_table[i]);
+		ctx->ms_elapsed[i] = ktime_to_ns(ktime_sub(ktime_get(), t0));
+	}
+	return 0;
+}
+
+/**
+ * kcoro_test_sleep() - sleeps last at least as long as asked
+ * @test: the test
+ *
+ * One coroutine per CPU, all at once, sleeps for a list of durations with
+ * kcoro_sleep_ns() and kcoro_msleep() and measures each with ktime_get():
+ * no sleep may be shorter than requested, and every call returns 0.
+ */
+static void kcoro_test_sleep(struct kunit *test)
+{
+	unsigned int i, n, nr, ncpu = num_online_cpus();
+	struct kcoro_sleep_ctx *ctx;
+	struct kcoro **co;
+
+	ctx = kunit_kcalloc(test, ncpu, sizeof(*ctx), GFP_KERNEL);
+	co = kunit_kcalloc(test, ncpu, sizeof(*co), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, ctx);
+	KUNIT_ASSERT_NOT_NULL(test, co);
+
+	for (nr = 0; nr < ncpu; nr++) {
+		co[nr] = kcoro_test_spawn_on(kcoro_sleep_fn, &ctx[nr],
+					     kcoro_test_cpu(nr));
+		if (IS_ERR(co[nr])) {
+			KUNIT_FAIL(test, "spawn: %pe", co[nr]);
+			break;
+		}
+	}
+	for (n = 0; n < nr; n++)
+		KUNIT_EXPECT_EQ(test, kcoro_test_finish(test, co[n]), 0L);
+
+	for (n = 0; n < nr; n++) {
+		for (i = 0; i < ARRAY_SIZE(kcoro_sleep_ns_table); i++) {
+			KUNIT_EXPECT_EQ(test, ctx[n].ns_ret[i], 0);
+			KUNIT_EXPECT_GE_MSG(test, ctx[n].ns_elapsed[i],
+					    (s64)kcoro_sleep_ns_table[i],
+					    "kcoro_sleep_ns(%llu) woke early",
+					    kcoro_sleep_ns_table[i]);
+		}
+		for (i = 0; i < ARRAY_SIZE(kcoro_sleep_ms_table); i++) {
+			KUNIT_EXPECT_EQ(test, ctx[n].ms_ret[i], 0);
+			KUNIT_EXPECT_GE_MSG(test, ctx[n].ms_elapsed[i],
+					    (s64)kcoro_sleep_ms_table[i] * NSEC_PER_MSEC,
+					    "kcoro_msleep(%u) woke early",
+					    kcoro_sleep_ms_table[i]);
+		}
+	}
+}
+
+/*
+ * Case: short sleeps on an otherwise idle scheduler are never lost.
+ */
+
+#define SLEEP_STRESS_ITERS	500
+#define SLEEP_STRESS_STEP_NS	250
+#define SLEEP_STRESS_MAX_NS	(100 * NSEC_PER_USEC)
+#define SLEEP_STRESS_STALL_MS	5000
+
+struct kcoro_sleep_stress {
+	atomic_t progress;
+	unsigned int early;
+};
+
+static long kcoro_sleep_stress_fn(void *arg)
+{
+	struct kcoro_sleep_stress *s = arg;
+	unsigned int i;
+	s64 elapsed;
+	ktime_t t0;
+	u64 ns;
+
+	for (i = 0; i < SLEEP_STRESS_ITERS; i++) {
+		ns = (u64)i * SLEEP_STRESS_STEP_NS % SLEEP_STRESS_MAX_NS;
+		t0 = ktime_get();
+		kcoro_sleep_ns(ns);
+		elapsed = ktime_to_ns(ktime_sub(ktime_get(), t0));
+		if (elapsed < (s64)ns)
+			s->early++;
+		atomic_set_release(&s->progress, i + 1);
+	}
+	return i;
+}
+
+/**
+ * kcoro_test_sleep_wakeups() - no timer wake-up of a scheduler is lost
+ * @test: the test
+ *
+ * A single coroutine per CPU, alone on its scheduler, sleeps hundreds of
+ * times for durations swept from 0 to 100 us, so the timer interrupt lands
+ * at varying points of the scheduler's way to sleep, including the window
+ * between finding its queue empty and calling schedule().  If the scheduler
+ * misses a wake-up the coroutine stops progressing: that is counted as a
+ * stall (and the scheduler kicked so the test can go on).  There must be
+ * none, and no sleep may be cut short.
+ */
+static void kcoro_test_sleep_wakeups(struct kunit *test)
+{
+	unsigned int i, n, ncpu = num_online_cpus(), stalls = 0;
+	struct kcoro_sleep_stress *s;
+	struct kcoro **co;
+
+	s = kunit_kcalloc(test, ncpu, sizeof(*s), GFP_KERNEL);
+	co = kunit_kcalloc(test, ncpu, sizeof(*co), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, s);
+	KUNIT_ASSERT_NOT_NULL(test, co);
+
+	for (n = 0; n < ncpu; n++) {
+		co[n] = kcoro_test_spawn_on(kcoro_sleep_stress_fn, &s[n],
+					    kcoro_test_cpu(n));
+		if (IS_ERR(co[n])) {
+			KUNIT_FAIL(test, "spawn: %pe", co[n]);
+			break;
+		}
+	}
+
+	for (i = 0; i < n; i++) {
+		unsigned long last_change = jiffies;
+		int last = -1, now, kicks = 0;
+
+		/* After two fruitless kicks, kcoro_test_finish() gives up. */
+		while (!kcoro_done(co[i]) && kicks < 2) {
+			now = atomic_read(&s[i].progress);
+			if (now != last) {
+				last = now;
+				last_change = jiffies;
+				kicks = 0;
+			} else if (time_after(jiffies, last_change +
+					      msecs_to_jiffies(SLEEP_STRESS_STALL_MS))) {
+				if (!stalls++)
+					KUNIT_FAIL(test, "CPU %d: sleeper stuck after %d sleeps",
+						   kcoro_cpu(co[i]), now);
+				kcoro_test_kick();
+				kicks++;
+				last_change = jiffies;
+			}
+			msleep(20);
+		}
+		KUNIT_EXPECT_EQ(test, kcoro_test_finish(test, co[i]),
+				(long)SLEEP_STRESS_ITERS);
+		KUNIT_EXPECT_EQ(test, s[i].early, 0U);
+	}
+	KUNIT_EXPECT_EQ_MSG(test, stalls, 0U, "lost scheduler wake-ups");
+}
+
+/*
+ * Case: kcoro_unpark() from hard interrupts racing with the scheduler.
+ */
+
+#define IRQ_PINGS	40000
+#define IRQ_STALL_MS	5000
+
+struct kcoro_irq_ctx {
+	struct kcoro *co;
+	int cpu;
+	atomic_t req;		/* last ping, -1 to stop */
+	atomic_t ack;		/* last ping seen by the coroutine */
+	atomic_t hardirq;	/* unparks done in hard interrupt context */
+	unsigned int handled;
+	unsigned int errors;
+	unsigned int stalls;
+	unsigned int sent;
+	struct completion done;
+};
+
+static long kcoro_irq_pingee_fn(void *arg)
+{
+	struct kcoro_irq_ctx *ctx = arg;
+	int seen = 0, req;
+
+	for (;;) {
+		while ((req = atomic_read_acquire(&ctx->req)) == seen)
+			kcoro_park();
+		if (req < 0)
+			break;
+		if (req != seen + 1)
+			ctx->errors++;
+		seen = req;
+		ctx->handled++;
+		atomic_set_release(&ctx->ack, req);
+	}
+	return ctx->handled;
+}
+
+/* IPI handler on the coroutine's CPU. */
+static void kcoro_irq_unpark(void *arg)
+{
+	struct kcoro_irq_ctx *ctx = arg;
+
+	if (in_hardirq())
+		atomic_inc(&ctx->hardirq);
+	kcoro_unpark(ctx->co);
+}
+
+/* Wait for @req to be acknowledged, kicking the schedulers once if stuck. */
+static bool kcoro_irq_wait_ack(struct kcoro_irq_ctx *ctx, int req)
+{
+	unsigned long deadline = jiffies + msecs_to_jiffies(IRQ_STALL_MS);
+	bool kicked = false;
+
+	while (atomic_read_acquire(&ctx->ack) != req) {
+		if (time_after(jiffies, deadline)) {
+			if (kicked)
+				return false;
+			ctx->stalls++;
+			kcoro_test_kick();
+			kicked = true;
+			deadline = jiffies + msecs_to_jiffies(IRQ_STALL_MS);
+		}
+		cond_resched();
+		cpu_relax();
+	}
+	return true;
+}
+
+/* Kthread on another CPU: every ping is an IPI that unparks the coroutine. */
+static int kcoro_irq_pinger_fn(void *arg)
+{
+	struct kcoro_irq_ctx *ctx = arg;
+	int i;
+
+	for (i = 1; i <= IRQ_PINGS; i++) {
+		atomic_set_release(&ctx->req, i);
+		/* Sweep the IPI across the target's way from ack to idle. */
+		ndelay(i * 97 % 20000);
+		smp_call_function_single(ctx->cpu, kcoro_irq_unpark, ctx, 1);
+		ctx->sent = i;
+		if (!kcoro_irq_wait_ack(ctx, i))
+			break;
+	}
+	atomic_set_release(&ctx->req, -1);
+	kcoro_unpark(ctx->co);
+	complete(&ctx->done);
+	return 0;
+}
+
+/**
+ * kcoro_test_irq_unpark() - unparks from hard interrupts are never lost
+ * @test: the test
+ *
+ * A kthread on one CPU pings a coroutine on another many times, each ping
+ * an IPI whose handler calls kcoro_unpark(), and waits for the coroutine to
+ * acknowledge it.  The delay before each IPI is swept, so the interrupt
+ * hits the target scheduler at every point between the coroutine's
+ * acknowledgment and the scheduler going idle.  Every ping must be
+ * acknowledged, in order, without kicking the scheduler.
+ */
+static void kcoro_test_irq_unpark(struct kunit *test)
+{
+	struct kcoro_irq_ctx *ctx;
+	struct task_struct *t;
+	struct kcoro *co;
+	long ret;
+
+	if (num_online_cpus() < 2)
+		kunit_skip(test, "needs two CPUs");
+	ctx = kunit_kzalloc(test, sizeof(*ctx), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, ctx);
+	init_completion(&ctx->done);
+	ctx->cpu = kcoro_test_cpu(1);
+	co = kcoro_test_spawn_on(kcoro_irq_pingee_fn, ctx, ctx->cpu);
+	KUNIT_ASSERT_FALSE_MSG(test, IS_ERR(co), "spawn: %pe", co);
+	ctx->co = co;
+
+	t = kcoro_test_kthread_on(kcoro_irq_pinger_fn, ctx, "kcoro_test_ping",
+				  kcoro_test_cpu(0));
+	if (IS_ERR(t)) {
+		KUNIT_FAIL(test, "pinger kthread: %pe", t);
+		atomic_set_release(&ctx->req, -1);
+		kcoro_unpark(co);
+	}
+	/* The pinger ends by itself, when done or after giving up. */
+	if (!IS_ERR(t)) {
+		wait_for_completion(&ctx->done);
+		kthread_stop_put(t);
+		KUNIT_EXPECT_EQ_MSG(test, ctx->stalls, 0U,
+				    "wake-up from a hard interrupt lost at ping %u", ctx->sent);
+		KUNIT_EXPECT_EQ(test, ctx->sent, IRQ_PINGS);
+		KUNIT_EXPECT_GT(test, atomic_read(&ctx->hardirq), 0);
+	}
+	ret = kcoro_test_finish(test, co);
+	if (IS_ERR(t))
+		return;
+	KUNIT_EXPECT_EQ(test, ret, (long)IRQ_PINGS);
+	KUNIT_EXPECT_EQ(test, ctx->handled, IRQ_PINGS);
+	KUNIT_EXPECT_EQ(test, ctx->errors, 0U);
+}
+
+/*
+ * Case: stack traces, the stack and STACK_END_MAGIC inside a coroutine.
+ */
+
+#define TRACE_MAX	32
+
+struct kcoro_trace_ctx {
+	unsigned long entries[2][TRACE_MAX];
+	unsigned int nr[2];
+	bool on_stack;
+	bool magic;
+	bool end_magic;
+	void *stack;
+	struct task_struct *task;
+	struct kcoro *self;
+	int *rendezvous;
+};
+
+static noinline __noclone unsigned int
+kcoro_trace_leaf(struct kcoro_trace_ctx *ctx)
+{
+	unsigned long local = 0;
+
+	ctx->on_stack = object_is_on_stack(&local);
+	ctx->magic = *(unsigned long *)task_stack_page(current) == STACK_END_MAGIC;
+	ctx->end_magic = *end_of_stack(current) == STACK_END_MAGIC;
+	ctx->stack = task_stack_page(current);
+	ctx->task = current;
+	ctx->self = kcoro_current();
+	ctx->nr[0] = stack_trace_save(ctx->entries[0], TRACE_MAX, 0);
+	/* Let the sibling record its stack while this one is still alive. */
+	WRITE_ONCE(*ctx->rendezvous, READ_ONCE(*ctx->rendezvous) + 1);
+	while (READ_ONCE(*ctx->rendezvous) < 2)
+		kcoro_yield();
+	kcoro_yield();
+	ctx->nr[1] = stack_trace_save(ctx->entries[1], TRACE_MAX, 0);
+	barrier_data(&local);
+	return ctx->nr[0] + ctx->nr[1];
+}
+
+/* Called through a pointer by kcoro_entry(), so never inlined or cloned. */
+static noinline long kcoro_trace_body(void *arg)
+{
+	struct kcoro_trace_ctx *ctx = arg;
+	unsigned int n;
+
+	n = kcoro_trace_leaf(ctx);
+	/* Not a tail call: this frame is live while the leaf takes traces. */
+	return n + 1;
+}
+
+/* Does %ps output @sym ("name" or "name [module]") name function @name? */
+static bool kcoro_test_sym_is(const char *sym, const char *name)
+{
+	size_t len = strlen(name);
+
+	return !strncmp(sym, name, len) && (!sym[len] || sym[len] == ' ');
+}
+
+static bool kcoro_test_trace_has(const unsigned long *entries, unsigned int nr,
+				 const char *name)
+{
+	char sym[KSYM_SYMBOL_LEN];
+	unsigned int i;
+
+	for (i = 0; i < nr; i++) {
+		snprintf(sym, sizeof(sym), "%ps", (void *)entries[i]);
+		if (kcoro_test_sym_is(sym, name))
+			return true;
+	}
+	return false;
+}
+
+/**
+ * kcoro_test_stack() - a coroutine's stack looks like a task stack
+ * @test: the test
+ *
+ * Inside two coroutines on one CPU, alive at the same time: a local is on
+ * current's stack, that stack starts with STACK_END_MAGIC, and
+ * stack_trace_save() (before and after a yield) unwinds through the leaf,
+ * the coroutine body and on to kcoro_entry().  Both run on the same
+ * scheduler task but on different stacks.
+ */
+static void kcoro_test_stack(struct kunit *test)
+{
+	struct kcoro_trace_ctx *ctx;
+	int rendezvous = 0;
+	struct kcoro *co[2];
+	unsigned int i, t;
+	int cpu;
+
+	ctx = kunit_kcalloc(test, 2, sizeof(*ctx), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, ctx);
+	cpu = kcoro_test_cpu(0);
+	for (i = 0; i < 2; i++) {
+		ctx[i].rendezvous = &rendezvous;
+		co[i] = kcoro_test_spawn_on(kcoro_trace_body, &ctx[i], cpu);
+		if (IS_ERR(co[i])) {
+			KUNIT_FAIL(test, "spawn: %pe", co[i]);
+			/* Release the other one from the rendezvous. */
+			WRITE_ONCE(rendezvous, 2);
+		}
+	}
+	for (i = 0; i < 2; i++) {
+		long ret;
+
+		if (IS_ERR(co[i]))
+			continue;
+		ret = kcoro_test_join(test, co[i]);
+		KUNIT_EXPECT_EQ(test, ret, (long)(ctx[i].nr[0] + ctx[i].nr[1] + 1));
+		KUNIT_EXPECT_PTR_EQ(test, ctx[i].self, co[i]);
+		kcoro_put(co[i]);
+	}
+	KUNIT_ASSERT_FALSE(test, IS_ERR(co[0]) || IS_ERR(co[1]));
+
+	for (i = 0; i < 2; i++) {
+		KUNIT_EXPECT_TRUE(test, ctx[i].on_stack);
+		KUNIT_EXPECT_TRUE(test, ctx[i].magic);
+		KUNIT_EXPECT_TRUE(test, ctx[i].end_magic);
+		for (t = 0; t < 2; t++) {
+			const unsigned long *e = ctx[i].entries[t];
+			unsigned int nr = ctx[i].nr[t];
+
+			KUNIT_EXPECT_GT(test, nr, 0U);
+			KUNIT_EXPECT_TRUE_MSG(test, kcoro_test_trace_has(e, nr, "kcoro_trace_leaf"),
+					      "coroutine %u trace %u", i, t);
+			KUNIT_EXPECT_TRUE_MSG(test, kcoro_test_trace_has(e, nr, "kcoro_trace_body"),
+					      "coroutine %u trace %u", i, t);
+			KUNIT_EXPECT_TRUE_MSG(test, kcoro_test_trace_has(e, nr, "kcoro_entry"),
+					      "coroutine %u trace %u", i, t);
+		}
+	}
+	/* Same scheduler kthread, distinct stacks, neither the test's. */
+	KUNIT_EXPECT_PTR_EQ(test, ctx[0].task, ctx[1].task);
+	KUNIT_EXPECT_PTR_NE(test, ctx[0].stack, ctx[1].stack);
+	KUNIT_EXPECT_PTR_NE(test, ctx[0].task, current);
+	KUNIT_EXPECT_FALSE(test, object_is_on_stack(ctx[0].stack));
+}
+
+/*
+ * Case: a coroutine blocking its scheduler kthread in msleep().
+ */
+
+#define BLOCK_ROUNDS	300
+#define BLOCK_MS	50
+#define BLOCK_TIMES	2
+
+struct kcoro_block_ctx;
+
+struct kcoro_block_player {
+	struct kcoro_block_ctx *ctx;
+	int me;
+};
+
+struct kcoro_block_ctx {
+	struct kcoro_block_player player[2];
+	int turn;
+	unsigned int hits[2];
+	unsigned int errors;
+	s64 slept_ns[BLOCK_TIMES];
+	unsigned int hits_at_sleep[BLOCK_TIMES];
+	int other_during[BLOCK_TIMES];
+	atomic_t other_progress;
+	atomic_t stop_other;
+	bool abort;
+};
+
+/* Same CPU as the blocker: plain accesses, the kthread is shared. */
+static long kcoro_block_player_fn(void *arg)
+{
+	struct kcoro_block_player *p = arg;
+	struct kcoro_block_ctx *ctx = p->ctx;
+	int me = p->me;
+	unsigned int i;
+
+	for (i = 0; i < BLOCK_ROUNDS; i++) {
+		while (READ_ONCE(ctx->turn) != me) {
+			if (READ_ONCE(ctx->abort))
+				return -ECANCELED;
+			kcoro_yield();
+		}
+		if (ctx->hits[!me] != i + me)
+			ctx->errors++;
+		ctx->hits[me] = i + 1;
+		WRITE_ONCE(ctx->turn, !me);
+	}
+	return ctx->hits[me];
+}
+
+static long kcoro_block_sleeper_fn(void *arg)
+{
+	struct kcoro_block_ctx *ctx = arg;
+	int k, other;
+	ktime_t t0;
+
+	for (k = 0; k < BLOCK_TIMES; k++) {
+		/* Block in the middle of the ping-pong. */
+		while (READ_ONCE(ctx->hits[0]) < (k + 1U) * BLOCK_ROUNDS / (BLOCK_TIMES + 1)) {
+			if (READ_ONCE(ctx->abort))
+				return -ECANCELED;
+			kcoro_yield();
+		}
+		ctx->hits_at_sleep[k] = ctx->hits[0];
+		other = atomic_read(&ctx->other_progress);
+		t0 = ktime_get();
+		msleep(BLOCK_MS);
+		ctx->slept_ns[k] = ktime_to_ns(ktime_sub(ktime_get(), t0));
+		ctx->other_during[k] = atomic_read(&ctx->other_progress) - other;
+	}
+	return 1;
+}
+
+/* On another CPU: counts its steps until told to stop. */
+static long kcoro_block_other_fn(void *arg)
+{
+	struct kcoro_block_ctx *ctx = arg;
+
+	while (!atomic_read(&ctx->stop_other)) {
+		atomic_inc(&ctx->other_progress);
+		kcoro_yield();
+	}
+	return 0;
+}
+
+/**
+ * kcoro_test_blocking_sibling() - msleep() in a coroutine blocks only its CPU
+ * @test: the test
+ *
+ * On one CPU two coroutines play yield ping-pong while a third blocks the
+ * scheduler kthread in a plain msleep(), twice.  The sleeper sleeps long
+ * enough, the ping-pong finishes with exact counts, and a coroutine on
+ * another CPU (if any) keeps running while the first CPU's scheduler is
+ * blocked.
+ */
+static void kcoro_test_blocking_sibling(struct kunit *test)
+{
+	struct kcoro *co[3], *other = NULL;
+	struct kcoro_block_ctx *ctx;
+	int cpu, i, k, other_during = 0;
+
+	ctx = kunit_kzalloc(test, sizeof(*ctx), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, ctx);
+	cpu = kcoro_test_cpu(0);
+
+	if (num_online_cpus() > 1) {
+		other = kcoro_test_spawn_on(kcoro_block_other_fn, ctx,
+					    kcoro_test_cpu(1));
+		KUNIT_ASSERT_FALSE_MSG(test, IS_ERR(other), "spawn: %pe", other);
+	}
+	for (i = 0; i < 2; i++) {
+		ctx->player[i].ctx = ctx;
+		ctx->player[i].me = i;
+		co[i] = kcoro_test_spawn_on(kcoro_block_player_fn,
+					    &ctx->player[i], cpu);
+	}
+	co[2] = kcoro_test_spawn_on(kcoro_block_sleeper_fn, ctx, cpu);
+	if (IS_ERR(co[0]) || IS_ERR(co[1]) || IS_ERR(co[2])) {
+		KUNIT_FAIL(test, "spawn: %pe %pe %pe", co[0], co[1], co[2]);
+		WRITE_ONCE(ctx->abort, true);
+	}
+	for (i = 0; i < 3; i++) {
+		long ret = kcoro_test_finish(test, co[i]);
+
+		if (!ctx->abort)
+			KUNIT_EXPECT_EQ(test, ret, i < 2 ? (long)BLOCK_ROUNDS : 1L);
+	}
+	atomic_set(&ctx->stop_other, 1);
+	KUNIT_EXPECT_EQ(test, kcoro_test_finish(test, other), 0L);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(co[0]) || IS_ERR(co[1]) || IS_ERR(co[2]));
+
+	KUNIT_EXPECT_EQ(test, ctx->hits[0], BLOCK_ROUNDS);
+	KUNIT_EXPECT_EQ(test, ctx->hits[1], BLOCK_ROUNDS);
+	KUNIT_EXPECT_EQ(test, ctx->errors, 0U);
+	for (k = 0; k < BLOCK_TIMES; k++) {
+		KUNIT_EXPECT_GE(test, ctx->slept_ns[k], (s64)BLOCK_MS * NSEC_PER_MSEC);
+		/* The ping-pong was under way, not finished, when it blocked. */
+		KUNIT_EXPECT_GT(test, ctx->hits_at_sleep[k], 0U);
+		KUNIT_EXPECT_LT(test, ctx->hits_at_sleep[k], BLOCK_ROUNDS);
+		other_during += ctx->other_during[k];
+	}
+	if (other)
+		KUNIT_EXPECT_GT_MSG(test, other_during, 0,
+				    "the other CPU's coroutine stalled while this CPU was blocked");
+}
+
+/*
+ * Case: kcoro_join() and kcoro_wait_event() from coroutines and threads.
+ */
+
+#define JOIN_RESULT	4242L
+#define JOIN_EVENTS	5
+
+struct kcoro_join_ctx {
+	struct kcoro *target;
+	atomic_t release;
+	atomic_t joining;
+	wait_queue_head_t wq;
+	atomic_t events;
+};
+
+static long kcoro_join_target_fn(void *arg)
+{
+	struct kcoro_join_ctx *ctx = arg;
+
+	while (!atomic_read_acquire(&ctx->release))
+		kcoro_park();
+	return JOIN_RESULT;
+}
+
+static long kcoro_join_joiner_fn(void *arg)
+{
+	struct kcoro_join_ctx *ctx = arg;
+
+	atomic_inc(&ctx->joining);
+	return kcoro_join(ctx->target) + 1;
+}
+
+static long kcoro_join_waiter_fn(void *arg)
+{
+	struct kcoro_join_ctx *ctx = arg;
+
+	/* Already true: must not park. */
+	kcoro_wait_event(ctx->wq, atomic_read(&ctx->events) >= 0);
+	kcoro_wait_event(ctx->wq, atomic_read(&ctx->events) >= JOIN_EVENTS);
+	return atomic_read(&ctx->events);
+}
+
+/* Kthread: release the target a while after the joiners block on it. */
+static int kcoro_join_releaser_fn(void *arg)
+{
+	struct kcoro_join_ctx *ctx = arg;
+
+	msleep(30);
+	atomic_set_release(&ctx->release, 1);
+	kcoro_unpark(ctx->target);
+	return 0;
+}
+
+/**
+ * kcoro_test_join_wait() - joins and waits, from coroutines and the test
+ * @test: the test
+ *
+ * Two coroutines (one on the target's CPU, one elsewhere if possible) join
+ * a target that parks until a kthread releases it; the test thread blocks
+ * in kcoro_join() on one of the joiners.  Each joiner returns the target's
+ * result plus one.  A third coroutine kcoro_wait_event()s on a wait queue
+ * until the test has posted enough events.
+ */
+static void kcoro_test_join_wait(struct kunit *test)
+{
+	struct kcoro *j[2], *waiter, *target;
+	struct task_struct *releaser;
+	struct kcoro_join_ctx *ctx;
+	int i;
+
+	ctx = kunit_kzalloc(test, sizeof(*ctx), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, ctx);
+	init_waitqueue_head(&ctx->wq);
+
+	waiter = kcoro_test_spawn_on(kcoro_join_waiter_fn, ctx, kcoro_test_cpu(1));
+	KUNIT_ASSERT_FALSE_MSG(test, IS_ERR(waiter), "spawn: %pe", waiter);
+	target = kcoro_test_spawn_on(kcoro_join_target_fn, ctx, kcoro_test_cpu(0));
+	if (IS_ERR(target)) {
+		atomic_set(&ctx->events, JOIN_EVENTS);
+		wake_up(&ctx->wq);
+		kcoro_test_finish(test, waiter);
+		KUNIT_FAIL_AND_ABORT(test, "spawn: %pe", target);
+	}
+	ctx->target = target;
+	/* Joiners get the target through ctx: spawn publishes it to them. */
+	for (i = 0; i < 2; i++)
+		j[i] = kcoro_test_spawn_on(kcoro_join_joiner_fn, ctx,
+					   kcoro_test_cpu(i + 1));
+
+	/* Wait for the joiners to be inside kcoro_join(), then check them. */
+	KUNIT_EXPECT_TRUE(test, kcoro_test_wait_for(atomic_read(&ctx->joining) ==
+						    !IS_ERR(j[0]) + !IS_ERR(j[1])));
+	msleep(20);
+	KUNIT_EXPECT_FALSE(test, kcoro_done(target));
+	for (i = 0; i < 2; i++)
+		if (!IS_ERR(j[i]))
+			KUNIT_EXPECT_FALSE(test, kcoro_done(j[i]));
+
+	releaser = kcoro_test_kthread(kcoro_join_releaser_fn, ctx, "kcoro_test_rel");
+	if (IS_ERR(releaser)) {
+		KUNIT_FAIL(test, "releaser kthread: %pe", releaser);
+		atomic_set_release(&ctx->release, 1);
+		kcoro_unpark(target);
+	}
+
+	/* A real, blocking kcoro_join() from the test thread. */
+	for (i = 0; i < 2; i++) {
+		if (IS_ERR(j[i])) {
+			KUNIT_FAIL(test, "spawn joiner: %pe", j[i]);
+			continue;
+		}
+		KUNIT_EXPECT_EQ(test, kcoro_join(j[i]), JOIN_RESULT + 1);
+		KUNIT_EXPECT_TRUE(test, kcoro_done(j[i]));
+		kcoro_put(j[i]);
+	}
+	KUNIT_EXPECT_TRUE(test, kcoro_done(target));
+	KUNIT_EXPECT_EQ(test, kcoro_join(target), JOIN_RESULT);
+	KUNIT_EXPECT_EQ(test, kcoro_join(target), JOIN_RESULT);
+	kcoro_put(target);
+	if (!IS_ERR(releaser))
+		KUNIT_EXPECT_EQ(test, kthread_stop_put(releaser), 0);
+
+	/* kcoro_wait_event(): only the last event satisfies the waiter. */
+	for (i = 0; i < JOIN_EVENTS - 1; i++) {
+		atomic_inc(&ctx->events);
+		wake_up(&ctx->wq);
+		usleep_range(1000, 2000);
+	}
+	msleep(20);
+	KUNIT_EXPECT_FALSE(test, kcoro_done(waiter));
+	atomic_inc(&ctx->events);
+	wake_up(&ctx->wq);
+	KUNIT_EXPECT_EQ(test, kcoro_test_finish(test, waiter), (long)JOIN_EVENTS);
+}
+
+/*
+ * Case: many joiners racing with the end of the coroutine they join.
+ */
+
+#define JRACE_ROUNDS	2000
+#define JRACE_JOINERS	3
+
+struct kcoro_jrace_ctx {
+	struct kcoro *target;
+	long result[JRACE_JOINERS];
+};
+
+struct kcoro_jrace_joiner {
+	struct kcoro_jrace_ctx *ctx;
+	int n;
+};
+
+static long kcoro_jrace_target_fn(void *arg)
+{
+	kcoro_yield();
+	return (long)arg;
+}
+
+static long kcoro_jrace_joiner_fn(void *arg)
+{
+	struct kcoro_jrace_joiner *j = arg;
+
+	j->ctx->result[j->n] = kcoro_join(j->ctx->target);
+	return j->ctx->result[j->n];
+}
+
+/**
+ * kcoro_test_join_race() - every joiner of a finishing coroutine wakes up
+ * @test: the test
+ *
+ * Round after round, a short-lived coroutine is joined by several
+ * coroutines, on its own CPU and on another, spawned right after it so that
+ * they reach kcoro_join() while it is finishing, and by the test thread.
+ * This goes through every way a join can find its target: running, in
+ * the middle of finishing, and done.  Every joiner must return the target's
+ * result, and none may be left waiting.
+ */
+static void kcoro_test_join_race(struct kunit *test)
+{
+	struct kcoro_jrace_joiner jn[JRACE_JOINERS];
+	struct kcoro *target, *co[JRACE_JOINERS];
+	unsigned int round, bad = 0;
+	struct kcoro_jrace_ctx ctx;
+	int i, cpu;
+	long ret;
+
+	for (round = 0; round < JRACE_ROUNDS; round++) {
+		memset(&ctx, 0, sizeof(ctx));
+		cpu = kcoro_test_cpu(round);
+		target = kcoro_test_spawn_on(kcoro_jrace_target_fn,
+					     (void *)(unsigned long)round, cpu);
+		KUNIT_ASSERT_FALSE_MSG(test, IS_ERR(target), "spawn: %pe", target);
+		ctx.target = target;
+		for (i = 0; i < JRACE_JOINERS; i++) {
+			jn[i].ctx = &ctx;
+			jn[i].n = i;
+			co[i] = kcoro_test_spawn_on(kcoro_jrace_joiner_fn, &jn[i],
+						    i ? kcoro_test_cpu(round + 1) : cpu);
+			if (IS_ERR(co[i]))
+				KUNIT_FAIL(test, "spawn joiner: %pe", co[i]);
+		}
+		ret = kcoro_join(target);
+		if (ret != round && !bad++)
+			KUNIT_FAIL(test, "round %u: the test joined %ld", round, ret);
+		for (i = 0; i < JRACE_JOINERS; i++) {
+			if (IS_ERR(co[i]))
+				continue;
+			ret = kcoro_test_finish(test, co[i]);
+			if ((ret != round || ctx.result[i] != round) && !bad++)
+				KUNIT_FAIL(test, "round %u: joiner %d got %ld", round, i, ret);
+		}
+		kcoro_put(target);
+	}
+	KUNIT_EXPECT_EQ(test, bad, 0U);
+}
+
+/*
+ * Case: kcoro_exit() from deep frames; fresh stacks carry no KASAN poison.
+ */
+
+#define EXIT_DEPTH	6
+#define EXIT_RESULT	0x5eedL
+#define EXIT_USERS	64
+#define EXIT_USER_DEPTH	6
+#define EXIT_USER_BUF	1024
+
+static noinline __noclone long kcoro_exit_deep(long result, int depth)
+{
+	char buf[384];
+
+	if (depth < 0)
+		return -EINVAL;
+	memset(buf, 0x5a ^ depth, sizeof(buf));
+	barrier_data(buf);
+	if (!depth) {
+		/* Suspended with every frame's redzones live, then abandoned. */
+		kcoro_yield();
+		kcoro_exit(result);
+	}
+	/* buf stays live across the call: no tail call, redzones stay. */
+	return kcoro_exit_deep(result, depth - 1) + buf[depth];
+}
+
+static long kcoro_exit_fn(void *arg)
+{
+	return kcoro_exit_deep((long)arg, EXIT_DEPTH) - 1;
+}
+
+static noinline __noclone unsigned long kcoro_stack_user(unsigned int depth, u8 seed)
+{
+	u8 buf[EXIT_USER_BUF];
+	unsigned long sum = 0;
+	unsigned int i;
+
+	memset(buf, seed, sizeof(buf));
+	barrier_data(buf);
+	for (i = 0; i < sizeof(buf); i += 64)
+		sum += buf[i];
+	if (depth)
+		sum += kcoro_stack_user(depth - 1, seed + 1);
+	return sum;
+}
+
+static unsigned long kcoro_stack_user_sum(u8 seed)
+{
+	unsigned long sum = 0;
+	unsigned int d;
+
+	for (d = 0; d <= EXIT_USER_DEPTH; d++)
+		sum += (EXIT_USER_BUF / 64) * (u8)(seed + d);
+	return sum;
+}
+
+static long kcoro_stack_user_fn(void *arg)
+{
+	return kcoro_stack_user(EXIT_USER_DEPTH, (unsigned long)arg);
+}
+
+struct kcoro_exit_ctx {
+	struct kcoro *victim;
+	int cpu;
+	long joined[2];
+	unsigned int users;
+	unsigned int bad;
+	int spawn_err;
+};
+
+static long kcoro_exit_far_joiner_fn(void *arg)
+{
+	struct kcoro_exit_ctx *ctx = arg;
+
+	ctx->joined[1] = kcoro_join(ctx->victim);
+	return ctx->joined[1];
+}
+
+/*
+ * On the victim's CPU: once it has exited, spawn stack users one at a time
+ * from this CPU, so that the first of them gets the victim's stack if it
+ * went back to the (per-CPU, LIFO) stack cache.
+ */
+static long kcoro_exit_near_joiner_fn(void *arg)
+{
+	struct kcoro_exit_ctx *ctx = arg;
+	struct kcoro *co;
+	unsigned int i;
+	long ret;
+
+	ctx->joined[0] = kcoro_join(ctx->victim);
+	for (i = 0; i < EXIT_USERS; i++) {
+		co = kcoro_test_spawn_on(kcoro_stack_user_fn,
+					 (void *)(unsigned long)i, ctx->cpu);
+		if (IS_ERR(co)) {
+			ctx->spawn_err = PTR_ERR(co);
+			break;
+		}
+		ret = kcoro_join(co);
+		kcoro_put(co);
+		if ((unsigned long)ret != kcoro_stack_user_sum(i))
+			ctx->bad++;
+		ctx->users++;
+	}
+	return ctx->joined[0];
+}
+
+/**
+ * kcoro_test_exit_poison() - kcoro_exit() leaves no KASAN poison behind
+ * @test: the test
+ *
+ * A coroutine calls kcoro_exit() from a deep recursion with a stack array
+ * in every frame, so KASAN redzones are live on its stack when it is
+ * abandoned.  Its result reaches coroutine joiners on its own and on
+ * another CPU, and the test.  Then fresh coroutines on the same CPU, spawned
+ * from that CPU and from the test, memset large stack arrays in deep
+ * frames: a reused stack that kept stale poison would make KASAN report.
+ */
+static void kcoro_test_exit_poison(struct kunit *test)
+{
+	struct kcoro *co, *joiner[2], *users[EXIT_USERS / 4];
+	struct kcoro_exit_ctx *ctx;
+	unsigned int i, round;
+
+	ctx = kunit_kzalloc(test, sizeof(*ctx), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, ctx);
+	ctx->cpu = kcoro_test_cpu(0);
+	co = kcoro_test_spawn_on(kcoro_exit_fn, (void *)EXIT_RESULT, ctx->cpu);
+	KUNIT_ASSERT_FALSE_MSG(test, IS_ERR(co), "spawn: %pe", co);
+	ctx->victim = co;
+	joiner[0] = kcoro_test_spawn_on(kcoro_exit_near_joiner_fn, ctx, ctx->cpu);
+	joiner[1] = kcoro_test_spawn_on(kcoro_exit_far_joiner_fn, ctx,
+					kcoro_test_cpu(1));
+	KUNIT_EXPECT_EQ(test, kcoro_test_join(test, co), EXIT_RESULT);
+	for (i = 0; i < 2; i++) {
+		if (IS_ERR(joiner[i])) {
+			KUNIT_FAIL(test, "spawn joiner: %pe", joiner[i]);
+			continue;
+		}
+		KUNIT_EXPECT_EQ(test, kcoro_test_finish(test, joiner[i]), EXIT_RESULT);
+		KUNIT_EXPECT_EQ(test, ctx->joined[i], EXIT_RESULT);
+	}
+	KUNIT_EXPECT_TRUE(test, kcoro_done(co));
+	KUNIT_EXPECT_EQ(test, kcoro_join(co), EXIT_RESULT);
+	kcoro_put(co);
+	if (!IS_ERR(joiner[0])) {
+		KUNIT_EXPECT_EQ(test, ctx->spawn_err, 0);
+		KUNIT_EXPECT_EQ(test, ctx->users, EXIT_USERS);
+		KUNIT_EXPECT_EQ(test, ctx->bad, 0U);
+	}
+
+	for (round = 0; round < 4; round++) {
+		for (i = 0; i < ARRAY_SIZE(users); i++)
+			users[i] = kcoro_test_spawn_on(kcoro_stack_user_fn,
+						       (void *)(unsigned long)(round * 16 + i),
+						       ctx->cpu);
+		for (i = 0; i < ARRAY_SIZE(users); i++) {
+			if (IS_ERR(users[i])) {
+				KUNIT_FAIL(test, "spawn: %pe", users[i]);
+				continue;
+			}
+			KUNIT_EXPECT_EQ(test, (unsigned long)kcoro_test_finish(test, users[i]),
+					kcoro_stack_user_sum(round * 16 + i));
+		}
+	}
+}
+
+/*
+ * Case: CPU hotplug moves coroutines off a dying CPU.
+ */
+
+#define HP_YIELDERS	3
+#define HP_PARKERS	3
+#define HP_SLEEPERS	2
+#define HP_PAIRS	2
+#define HP_COROS	(HP_YIELDERS + HP_PARKERS + HP_SLEEPERS + 2 * HP_PAIRS)
+#define HP_CPU		1
+#define HP_CYCLES	4
+
+enum { HP_YIELD, HP_PARK, HP_SLEEP, HP_PINGPONG };
+
+struct kcoro_hp_ctx;
+
+/* Two coroutines, one on the dying CPU, passing a token with park/unpark. */
+struct kcoro_hp_pair {
+	struct kcoro *co[2];
+	atomic_t turn;		/* -1 until both exist */
+	unsigned int hits[2];
+	unsigned int errors[2];
+};
+
+struct kcoro_hp_slot {
+	struct kcoro_hp_ctx *ctx;
+	struct kcoro *co;
+	int kind;
+	int cpu;		/* spawned on */
+	struct kcoro_hp_pair *pair;
+	int me;
+	int start_cpu;
+	int end_cpu;
+	int end_home;
+	int lost_cpu;		/* where kcoro_current() stopped knowing us */
+	unsigned long steps;
+};
+
+struct kcoro_hp_ctx {
+	atomic_t started;
+	atomic_t stop;
+	struct kcoro_hp_slot slot[HP_COROS];
+	struct kcoro_hp_pair pair[HP_PAIRS];
+};
+
+/* One pass of ping-pong; the caller loops (wake-ups may be spurious). */
+static void kcoro_hp_pingpong(struct kcoro_hp_slot *s)
+{
+	struct kcoro_hp_pair *p = s->pair;
+	int me = s->me;
+
+	if (atomic_read_acquire(&p->turn) != me) {
+		kcoro_park();
+		return;
+	}
+	/* Strict alternation: player 0 serves, so it leads by one. */
+	if (READ_ONCE(p->hits[!me]) != p->hits[me] + me)
+		p->errors[me]++;
+	WRITE_ONCE(p->hits[me], p->hits[me] + 1);
+	WRITE_ONCE(s->steps, s->steps + 1);
+	atomic_set_release(&p->turn, !me);
+	kcoro_unpark(p->co[!me]);
+}
+
+static long kcoro_hp_fn(void *arg)
+{
+	struct kcoro_hp_slot *s = arg;
+	struct kcoro *self = kcoro_current();
+
+	s->start_cpu = raw_smp_processor_id();
+	atomic_inc(&s->ctx->started);
+	while (!atomic_read_acquire(&s->ctx->stop)) {
+		/*
+		 * Suspension points called where kcoro_current() is NULL
+		 * only warn and return, so a coroutine that its scheduler
+		 * no longer recognises would spin: record it and finish.
+		 */
+		if (kcoro_current() != self) {
+			s->lost_cpu = raw_smp_processor_id();
+			return -ESRCH;
+		}
+		switch (s->kind) {
+		case HP_YIELD:
+			kcoro_yield();
+			break;
+		case HP_PARK:
+			kcoro_park();
+			break;
+		case HP_SLEEP:
+			kcoro_msleep(5);
+			break;
+		default:
+			kcoro_hp_pingpong(s);
+			continue;
+		}
+		WRITE_ONCE(s->steps, s->steps + 1);
+	}
+	s->end_cpu = raw_smp_processor_id();
+	s->end_home = kcoro_cpu(self);
+	return 0;
+}
+
+/*
+ * Has every coroutine that is not simply parked made progress since @steps
+ * was sampled?  Also true once one has finished: then it never will.
+ */
+static bool kcoro_hp_all_stepped(struct kcoro_hp_ctx *ctx,
+				 const unsigned long *steps)
+{
+	bool all = true;
+	int i;
+
+	for (i = 0; i < HP_COROS; i++) {
+		if (ctx->slot[i].kind == HP_PARK)
+			continue;
+		if (kcoro_done(ctx->slot[i].co))
+			return true;
+		if (READ_ONCE(ctx->slot[i].steps) <= steps[i])
+			all = false;
+	}
+	return all;
+}
+
+static void kcoro_hp_online(void *cpu)
+{
+	if (!cpu_online((unsigned long)cpu))
+		add_cpu((unsigned long)cpu);
+}
+
+/*
+ * One offline/online cycle of CPU HP_CPU with coroutines of every kind on
+ * it; see kcoro_test_hotplug().  Returns false if anything went wrong.
+ */
+static bool kcoro_hp_cycle(struct kunit *test, struct kcoro_hp_ctx *ctx,
+			   int other)
+{
+	unsigned long steps[HP_COROS];
+	int where[2] = { -1, -1 };
+	bool clean = false;
+	struct kcoro *co;
+	int i, ret;
+
+	for (i = 0; i < HP_PAIRS; i++)
+		atomic_set(&ctx->pair[i].turn, -1);
+	for (i = 0; i < HP_COROS; i++) {
+		struct kcoro_hp_slot *s = &ctx->slot[i];
+		int n = i - (HP_YIELDERS + HP_PARKERS + HP_SLEEPERS);
+
+		s->ctx = ctx;
+		s->kind = i < HP_YIELDERS ? HP_YIELD :
+			  i < HP_YIELDERS + HP_PARKERS ? HP_PARK :
+			  n < 0 ? HP_SLEEP : HP_PINGPONG;
+		s->cpu = HP_CPU;
+		if (s->kind == HP_PINGPONG) {
+			s->pair = &ctx->pair[n / 2];
+			s->me = n % 2;
+			if (s->me)
+				s->cpu = other;
+		}
+		s->start_cpu = -1;
+		s->end_cpu = -1;
+		s->end_home = -1;
+		s->lost_cpu = -1;
+		s->co = kcoro_test_spawn_on(kcoro_hp_fn, s, s->cpu);
+		if (IS_ERR(s->co)) {
+			KUNIT_FAIL(test, "spawn: %pe", s->co);
+			goto out;
+		}
+		if (s->pair)
+			s->pair->co[s->me] = s->co;
+	}
+	/* Serve: the players see each other's handles before their turn. */
+	for (i = 0; i < HP_PAIRS; i++) {
+		atomic_set_release(&ctx->pair[i].turn, 0);
+		kcoro_unpark(ctx->pair[i].co[0]);
+	}
+	KUNIT_EXPECT_TRUE(test, kcoro_test_wait_for(atomic_read(&ctx->started) == HP_COROS));
+	for (i = 0; i < HP_COROS; i++)
+		KUNIT_EXPECT_EQ_MSG(test, ctx->slot[i].start_cpu, ctx->slot[i].cpu,
+				    "coroutine %d", i);
+
+	ret = remove_cpu(HP_CPU);
+	KUNIT_EXPECT_EQ_MSG(test, ret, 0, "remove_cpu(%d)", HP_CPU);
+	if (ret)
+		goto out;
+	clean = true;
+	KUNIT_EXPECT_FALSE(test, cpu_online(HP_CPU));
+
+	co = kcoro_test_spawn_on(kcoro_test_nop_fn, NULL, HP_CPU);
+	KUNIT_EXPECT_EQ(test, PTR_ERR_OR_ZERO(co), -ENODEV);
+	kcoro_test_finish(test, co);
+
+	/* All but the parked ones moved to another CPU and keep going. */
+	for (i = 0; i < HP_COROS; i++) {
+		if (ctx->slot[i].kind == HP_YIELD && !kcoro_done(ctx->slot[i].co))
+			KUNIT_EXPECT_NE_MSG(test, kcoro_cpu(ctx->slot[i].co), HP_CPU,
+					    "yielder %d", i);
+		steps[i] = READ_ONCE(ctx->slot[i].steps);
+	}
+	KUNIT_EXPECT_TRUE(test, kcoro_test_wait_for(kcoro_hp_all_stepped(ctx, steps)));
+
+out:
+	atomic_set_release(&ctx->stop, 1);
+	for (i = 0; i < HP_COROS; i++)
+		if (!IS_ERR_OR_NULL(ctx->slot[i].co))
+			kcoro_unpark(ctx->slot[i].co);
+	/* Join everything before putting anything: players unpark partners. */
+	for (i = 0; i < HP_COROS; i++) {
+		struct kcoro_hp_slot *s = &ctx->slot[i];
+
+		if (IS_ERR_OR_NULL(s->co))
+			continue;
+		ret = kcoro_test_join(test, s->co);
+		KUNIT_EXPECT_EQ_MSG(test, ret, 0, "coroutine %d", i);
+		KUNIT_EXPECT_EQ_MSG(test, s->lost_cpu, -1,
+				    "coroutine %d (kind %d) homed on CPU %d: kcoro_current() is not itself on CPU %d; was its scheduler kthread migrated?",
+				    i, s->kind, kcoro_cpu(s->co), s->lost_cpu);
+		if (ret || s->lost_cpu >= 0) {
+			clean = false;
+			continue;
+		}
+		/* A coroutine runs on its home CPU's scheduler. */
+		KUNIT_EXPECT_EQ_MSG(test, s->end_cpu, s->end_home, "coroutine %d", i);
+		if (!cpu_online(HP_CPU))
+			KUNIT_EXPECT_NE_MSG(test, s->end_cpu, HP_CPU, "coroutine %d", i);
+	}
+	for (i = 0; i < HP_PAIRS; i++) {
+		struct kcoro_hp_pair *p = &ctx->pair[i];
+
+		KUNIT_EXPECT_EQ_MSG(test, p->errors[0] + p->errors[1], 0U, "pair %d", i);
+		KUNIT_EXPECT_TRUE_MSG(test, p->hits[0] == p->hits[1] ||
+				      p->hits[0] == p->hits[1] + 1,
+				      "pair %d hits %u %u", i, p->hits[0], p->hits[1]);
+		KUNIT_EXPECT_GT_MSG(test, p->hits[1], 0U, "pair %d", i);
+	}
+	for (i = 0; i < HP_COROS; i++)
+		if (!IS_ERR_OR_NULL(ctx->slot[i].co))
+			kcoro_put(ctx->slot[i].co);
+	if (cpu_online(HP_CPU))
+		return false;
+
+	ret = add_cpu(HP_CPU);
+	KUNIT_ASSERT_EQ_MSG(test, ret, 0, "add_cpu(%d)", HP_CPU);
+	KUNIT_EXPECT_TRUE(test, cpu_online(HP_CPU));
+	co = kcoro_test_spawn_on(kcoro_test_where_fn, where, HP_CPU);
+	KUNIT_ASSERT_FALSE_MSG(test, IS_ERR(co), "spawn on CPU %d back online: %pe",
+			       HP_CPU, co);
+	KUNIT_EXPECT_EQ(test, kcoro_test_finish(test, co), 0L);
+	KUNIT_EXPECT_EQ(test, where[0], HP_CPU);
+	KUNIT_EXPECT_EQ(test, where[1], HP_CPU);
+	return clean && where[0] == HP_CPU && where[1] == HP_CPU;
+}
+
+/**
+ * kcoro_test_hotplug() - coroutines survive their CPU going offline
+ * @test: the test
+ *
+ * Coroutines yielding, parked, sleeping and playing park/unpark ping-pong
+ * with a partner on another CPU are running on CPU 1 when it is taken
+ * offline with remove_cpu().  They must all keep working, move to another
+ * CPU and say so through kcoro_cpu(), and the ping-pong must stay strictly
+ * alternating.  Spawning on the offline CPU fails with -ENODEV; after
+ * add_cpu() a new coroutine runs on CPU 1 again.  A few cycles, as long as
+ * they go well.
+ */
+static void kcoro_test_hotplug(struct kunit *test)
+{
+	struct kcoro_hp_ctx *ctx;
+	int cycle, other;
+
+	if (num_online_cpus() < 2 || !cpu_online(HP_CPU))
+		kunit_skip(test, "needs CPU %d online and another CPU", HP_CPU);
+	if (!cpu_is_hotpluggable(HP_CPU))
+		kunit_skip(test, "CPU %d is not hotpluggable", HP_CPU);
+	other = cpumask_any_but(cpu_online_mask, HP_CPU);
+
+	ctx = kunit_kzalloc(test, sizeof(*ctx), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, ctx);
+	KUNIT_ASSERT_EQ(test, kunit_add_action_or_reset(test, kcoro_hp_online,
+							(void *)(unsigned long)HP_CPU), 0);
+	for (cycle = 0; cycle < HP_CYCLES; cycle++) {
+		memset(ctx, 0, sizeof(*ctx));
+		if (!kcoro_hp_cycle(test, ctx, other))
+			break;
+	}
+	KUNIT_EXPECT_EQ(test, cycle, HP_CYCLES);
+}
+
+/*
+ * Case: references and counters.
+ */
+
+#define REF_DETACHED	64
+
+struct kcoro_ref_ctx {
+	atomic_t release;
+	atomic_t ran;
+};
+
+static long kcoro_ref_gate_fn(void *arg)
+{
+	struct kcoro_ref_ctx *ctx = arg;
+
+	while (!atomic_read_acquire(&ctx->release))
+		kcoro_park();
+	return 7;
+}
+
+static long kcoro_ref_detached_fn(void *arg)
+{
+	struct kcoro_ref_ctx *ctx = arg;
+
+	kcoro_yield();
+	atomic_inc(&ctx->ran);
+	return 0;
+}
+
+/**
+ * kcoro_test_refs() - references keep objects alive exactly as long as held
+ * @test: the test
+ *
+ * A live coroutine counts one object and one stack in use.  Once it has
+ * finished, its stack is released at once but the object stays while an
+ * extra kcoro_get() reference is held, and goes with the last kcoro_put().
+ * Coroutines whose only external reference is dropped right after spawn
+ * still run to completion and are freed.  Finally nothing is left of the
+ * whole suite: the counters are back where they were when it started.
+ */
+static void kcoro_test_refs(struct kunit *test)
+{
+	struct kcoro_stats base, now;
+	struct kcoro_ref_ctx *ctx;
+	struct kcoro *co;
+	unsigned int i;
+
+	ctx = kunit_kzalloc(test, sizeof(*ctx), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, ctx);
+	kcoro_get_stats(&base);
+
+	co = kcoro_spawn(kcoro_ref_gate_fn, ctx, NULL);
+	KUNIT_ASSERT_FALSE_MSG(test, IS_ERR(co), "spawn: %pe", co);
+	kcoro_get(co);
+	kcoro_get_stats(&now);
+	KUNIT_EXPECT_EQ(test, now.live, base.live + 1);
+	KUNIT_EXPECT_EQ(test, kcoro_test_stacks_in_use(&now),
+			kcoro_test_stacks_in_use(&base) + 1);
+	KUNIT_EXPECT_EQ(test, now.spawned, base.spawned + 1);
+
+	atomic_set_release(&ctx->release, 1);
+	kcoro_unpark(co);
+	KUNIT_EXPECT_EQ(test, kcoro_test_join(test, co), 7L);
+	kcoro_put(co);
+	/* Finished: its stack is gone, the object is held by our extra ref. */
+	kcoro_get_stats(&now);
+	KUNIT_EXPECT_EQ(test, now.live, base.live + 1);
+	KUNIT_EXPECT_EQ(test, kcoro_test_stacks_in_use(&now),
+			kcoro_test_stacks_in_use(&base));
+	KUNIT_EXPECT_EQ(test, kcoro_join(co), 7L);
+	kcoro_put(co);
+	kcoro_test_expect_no_leaks(test, &base);
+
+	/* Fire and forget. */
+	for (i = 0; i < REF_DETACHED; i++) {
+		co = kcoro_test_spawn_on(kcoro_ref_detached_fn, ctx, kcoro_test_cpu(i));
+		if (IS_ERR(co)) {
+			KUNIT_FAIL(test, "spawn: %pe", co);
+			break;
+		}
+		kcoro_put(co);
+	}
+	KUNIT_EXPECT_TRUE(test, kcoro_test_wait_for(atomic_read(&ctx->ran) == i));
+	KUNIT_EXPECT_EQ(test, i, REF_DETACHED);
+	kcoro_test_expect_no_leaks(test, &base);
+	kcoro_get_stats(&now);
+	KUNIT_EXPECT_EQ(test, now.spawned, base.spawned + 1 + REF_DETACHED);
+
+	/* Nothing left over from the whole suite. */
+	kcoro_test_expect_no_leaks(test, &kcoro_test_suite_base);
+}
+
+struct kcoro_test_priv {
+	struct kcoro_stats base;
+	ktime_t start;
+};
+
+static int kcoro_test_init(struct kunit *test)
+{
+	struct kcoro_test_priv *priv;
+
+	if (kcoro_test_wedged)
+		kunit_skip(test, "an earlier case left a scheduler wedged");
+	priv = kunit_kzalloc(test, sizeof(*priv), GFP_KERNEL);
+	if (!priv)
+		return -ENOMEM;
+	kcoro_get_stats(&priv->base);
+	priv->start = ktime_get();
+	test->priv = priv;
+	return 0;
+}
+
+/* Every case must leave no coroutine object or stack behind. */
+static void kcoro_test_exit(struct kunit *test)
+{
+	struct kcoro_test_priv *priv = test->priv;
+
+	if (!priv)
+		return;
+	kcoro_test_expect_no_leaks(test, &priv->base);
+	kunit_info(test, "took %lld ms\n",
+		   ktime_ms_delta(ktime_get(), priv->start));
+}
+
+static int kcoro_test_suite_init(struct kunit_suite *suite)
+{
+	kcoro_get_stats(&kcoro_test_suite_base);
+	return 0;
+}
+
+static struct kunit_case kcoro_test_cases[] = {
+	KUNIT_CASE(kcoro_test_spawn_validation),
+	KUNIT_CASE(kcoro_test_yield_order),
+	KUNIT_CASE(kcoro_test_stack),
+	KUNIT_CASE(kcoro_test_sleep),
+	KUNIT_CASE(kcoro_test_join_wait),
+	KUNIT_CASE_SLOW(kcoro_test_join_race),
+	KUNIT_CASE(kcoro_test_exit_poison),
+	KUNIT_CASE(kcoro_test_blocking_sibling),
+	KUNIT_CASE_SLOW(kcoro_test_many),
+	KUNIT_CASE_SLOW(kcoro_test_park_stress),
+	KUNIT_CASE_SLOW(kcoro_test_sleep_wakeups),
+	KUNIT_CASE_SLOW(kcoro_test_irq_unpark),
+	KUNIT_CASE_SLOW(kcoro_test_hotplug),
+	KUNIT_CASE(kcoro_test_refs),
+	{}
+};
+
+static struct kunit_suite kcoro_test_suite = {
+	.name = "kcoro_core",
+	.suite_init = kcoro_test_suite_init,
+	.init = kcoro_test_init,
+	.exit = kcoro_test_exit,
+	.test_cases = kcoro_test_cases,
+};
+
+kunit_test_suites(&kcoro_test_suite);
+
+MODULE_DESCRIPTION("KUnit tests for the kcoro core");
 MODULE_LICENSE("GPL");

@@ -1,14 +1,12 @@
 # Runs inside the VM on a KUnit kernel (debug: KASAN + lockdep; kcsan):
-# every KUnit suite between markers for kunit.py, then the demo, then
-# unload.
+# each KUnit module between its own markers for kunit.py, then the demo,
+# then unload.
 insmod kcoro.ko
-echo KCORO-KUNIT-BEGIN > /dev/kmsg
-for t in kcoro_test.ko kcoro_chan_test.ko; do
-	if [ -f "$t" ]; then insmod "$t"; fi
-done
-echo KCORO-KUNIT-END > /dev/kmsg
-for t in kcoro_chan_test kcoro_test; do
-	if grep -q "^$t " /proc/modules; then rmmod "$t"; fi
+for t in kcoro_test kcoro_chan_test; do
+	echo "KCORO-KUNIT-BEGIN $t" > /dev/kmsg
+	insmod "$t.ko"
+	echo "KCORO-KUNIT-END $t" > /dev/kmsg
+	rmmod "$t"
 done
 insmod kcoro_demo.ko
 rmmod kcoro_demo
