@@ -313,8 +313,12 @@ static struct kc_segment *kc_seg_alloc(struct kcoro_chan *ch, u64 id,
 {
 	struct kc_segment *seg = xchg(&ch->spare, NULL);
 
+	/*
+	 * Atomic context.  Failing here after a receiver reserved its cell
+	 * would strand the cell's element, so dip into the reserves.
+	 */
 	if (!seg)
-		seg = kc_seg_new(ch, GFP_NOWAIT | __GFP_NOWARN);
+		seg = kc_seg_new(ch, GFP_ATOMIC | __GFP_NOWARN);
 	if (!seg)
 		return NULL;
 	seg->id = id;
@@ -2014,6 +2018,6 @@ void kcoro_chan_get_stats(struct kcoro_chan_stats *stats)
 	stats->segments = atomic_long_read(&kc_nr_segments);
 	stats->waiters = 0;
 	for_each_possible_cpu(cpu)
-		stats->waiters += per_cpu(kc_nr_waiters, cpu);
+		stats->waiters += READ_ONCE(per_cpu(kc_nr_waiters, cpu));
 }
 EXPORT_SYMBOL_GPL(kcoro_chan_get_stats);

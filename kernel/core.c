@@ -509,8 +509,8 @@ void kcoro_get_stats(struct kcoro_stats *stats)
 	stats->live = 0;
 	stats->spawned = 0;
 	for_each_possible_cpu(cpu) {
-		stats->live += per_cpu(kcoro_nr_live, cpu);
-		stats->spawned += per_cpu(kcoro_nr_spawned, cpu);
+		stats->live += READ_ONCE(per_cpu(kcoro_nr_live, cpu));
+		stats->spawned += READ_ONCE(per_cpu(kcoro_nr_spawned, cpu));
 	}
 	stats->stacks = kcoro_stack_count();
 	stats->cached_stacks = kcoro_stack_cached();
