@@ -111,6 +111,12 @@ enum {
 	KC_W_CANCELLED,
 };
 
+enum kc_waiter_kind {
+	KC_WAITER_CORO,
+	KC_WAITER_THREAD,
+	KC_WAITER_CALLBACK,
+};
+
 /**
  * struct kc_waiter - a suspended send or receive request
  * @state: KC_W_WAITING until resumed or cancelled, exactly once
@@ -119,11 +125,13 @@ enum {
  *	waiter state, after its resume attempt.  The owner does not return
  *	before it is clear, so the waiter can live on the owner's stack.
  * @sender: a send (else a receive)
+ * @kind: who waits: a coroutine, a thread, or a callback (async request)
  * @elem: the element handed to a resumed receiver
  * @result: 0, or -EPIPE when resumed by close or cancel
  * @err: why the owner cancelled it
- * @co: the waiting coroutine, or NULL for a thread
- * @task: the waiting thread
+ * @co: the waiting coroutine (KC_WAITER_CORO)
+ * @task: the waiting thread (KC_WAITER_THREAD)
+ * @async: the request to notify (KC_WAITER_CALLBACK)
  * @seg: segment of the cell, pinned by kc_waiter_install_cancel()
  * @index: cell index in @seg
  * @next: close and cancel collect waiters here before resuming them
@@ -132,11 +140,13 @@ struct kc_waiter {
 	atomic_t state;
 	int busy;
 	bool sender;
+	u8 kind;
 	void *elem;
 	int result;
 	int err;
 	struct kcoro *co;
 	struct task_struct *task;
+	struct kcoro_chan_async *async;
 	struct kc_segment *seg;
 	unsigned int index;
 	struct kc_waiter *next;
@@ -610,10 +620,17 @@ static void kc_on_cancelled_request(struct kc_segment *seg, unsigned int i,
  */
 static void kc_chan_schedule_wake(struct kc_waiter *w)
 {
-	if (w->co)
+	switch (w->kind) {
+	case KC_WAITER_CORO:
 		kcoro_unpark(w->co);
-	else
+		break;
+	case KC_WAITER_THREAD:
 		wake_up_process(w->task);
+		break;
+	case KC_WAITER_CALLBACK:
+		w->async->notify(w->async);
+		break;
+	}
 }
 
 /* The cell's reference is gone; after this @w may disappear. */
@@ -658,7 +675,9 @@ static void kc_waiter_init(struct kc_waiter *w, bool sender)
 	w->result = 0;
 	w->err = 0;
 	w->co = kcoro_this();
+	w->kind = w->co ? KC_WAITER_CORO : KC_WAITER_THREAD;
 	w->task = current;
+	w->async = NULL;
 	w->seg = NULL;
 	w->next = NULL;
 }
@@ -1538,11 +1557,40 @@ static void kc_drop_first_until_in_buffer(struct kcoro_chan *ch, u64 global)
 
 static int kc_should_cancel(struct kc_waiter *w, ktime_t deadline)
 {
-	if (w->co ? kcoro_cancelled() : signal_pending(current))
-		return w->co ? -ECANCELED : -EINTR;
+	if (w->kind == KC_WAITER_CORO ? kcoro_cancelled() :
+	    signal_pending(current))
+		return w->kind == KC_WAITER_CORO ? -ECANCELED : -EINTR;
 	if (deadline != KTIME_MAX && ktime_compare(ktime_get(), deadline) >= 0)
 		return -ETIMEDOUT;
 	return 0;
+}
+
+/*
+ * The owner's last steps for a waiter that was resumed (@state RESUMED) or
+ * that it cancelled itself (@err).
+ */
+static int kc_waiter_finish(struct kc_waiter *w, int state, int err)
+{
+	/* Whoever holds the cell's reference is in a short atomic window. */
+	while (smp_load_acquire(&w->busy))
+		cpu_relax();
+	kc_seg_put(w->seg);
+	this_cpu_dec(kc_nr_waiters);
+	return state == KC_W_RESUMED ? READ_ONCE(w->result) : err;
+}
+
+/* The owner cancels @w if nobody resumed it yet; returns the winner. */
+static int kc_waiter_try_cancel(struct kcoro_chan *ch, struct kc_waiter *w,
+				int err)
+{
+	if (atomic_cmpxchg(&w->state, KC_W_WAITING, KC_W_CANCELLED) !=
+	    KC_W_WAITING)
+		return KC_W_RESUMED;
+	kc_op_begin();
+	kc_waiter_cancel_cell(ch, w);
+	kc_op_end();
+	w->err = err;
+	return KC_W_CANCELLED;
 }
 
 /*
@@ -1561,16 +1609,12 @@ static int kc_waiter_wait(struct kcoro_chan *ch, struct kc_waiter *w,
 			break;
 		err = kc_should_cancel(w, deadline);
 		if (err) {
-			if (atomic_cmpxchg(&w->state, KC_W_WAITING,
-					   KC_W_CANCELLED) != KC_W_WAITING)
+			if (kc_waiter_try_cancel(ch, w, err) != KC_W_CANCELLED)
 				continue;
 			state = KC_W_CANCELLED;
-			kc_op_begin();
-			kc_waiter_cancel_cell(ch, w);
-			kc_op_end();
 			break;
 		}
-		if (w->co) {
+		if (w->kind == KC_WAITER_CORO) {
 			kcoro_park_until(deadline);
 		} else {
 			set_current_state(TASK_INTERRUPTIBLE);
@@ -1581,12 +1625,7 @@ static int kc_waiter_wait(struct kcoro_chan *ch, struct kc_waiter *w,
 			__set_current_state(TASK_RUNNING);
 		}
 	}
-	/* Whoever holds the cell's reference is in a short atomic window. */
-	while (smp_load_acquire(&w->busy))
-		cpu_relax();
-	kc_seg_put(w->seg);
-	this_cpu_dec(kc_nr_waiters);
-	return state == KC_W_RESUMED ? READ_ONCE(w->result) : err;
+	return kc_waiter_finish(w, state, err);
 }
 
 static ktime_t kc_deadline(s64 timeout_ns)
@@ -1599,16 +1638,20 @@ static ktime_t kc_deadline(s64 timeout_ns)
 /* ---------------------------------------------------------------- */
 /* public API                                                        */
 
-static int kc_send(struct kcoro_chan *ch, void *elem, ktime_t deadline)
+/*
+ * The non-blocking part of a send: deliver or buffer @elem, or store @w in
+ * its cell.  Returns KC_SENT, KC_SUSPENDED (@w armed), KC_CLOSED or
+ * -ENOMEM.
+ */
+static int kc_send_submit(struct kcoro_chan *ch, void *elem,
+			  struct kc_waiter *w)
 {
 	struct kc_segment *seg;
-	struct kc_waiter w;
 	unsigned int i;
 	int ret;
 
 	if (kc_refill_spare(ch))
-		goto nomem;
-	kc_waiter_init(&w, true);
+		return -ENOMEM;
 	kc_op_begin();
 	if (ch->drop_latest || ch->drop_oldest) {
 		ret = kc_send_impl(ch, elem, ch->drop_oldest ? KC_BUFFERED :
@@ -1623,12 +1666,21 @@ static int kc_send(struct kcoro_chan *ch, void *elem, ktime_t deadline)
 			ret = KC_SENT;
 		}
 	} else {
-		ret = kc_send_impl(ch, elem, (unsigned long)&w, &seg, &i);
+		ret = kc_send_impl(ch, elem, (unsigned long)w, &seg, &i);
 		if (ret == KC_SUSPENDED)
-			kc_waiter_install_cancel(&w, seg, i);
+			kc_waiter_install_cancel(w, seg, i);
 	}
 	kc_op_end();
+	return ret;
+}
 
+static int kc_send(struct kcoro_chan *ch, void *elem, ktime_t deadline)
+{
+	struct kc_waiter w;
+	int ret;
+
+	kc_waiter_init(&w, true);
+	ret = kc_send_submit(ch, elem, &w);
 	switch (ret) {
 	case KC_SENT:
 		return 0;
@@ -1637,10 +1689,10 @@ static int kc_send(struct kcoro_chan *ch, void *elem, ktime_t deadline)
 	case KC_CLOSED:
 		kc_undelivered(ch, elem);
 		return -EPIPE;
+	default:
+		kc_undelivered(ch, elem);
+		return ret;
 	}
-nomem:
-	kc_undelivered(ch, elem);
-	return -ENOMEM;
 }
 
 /**
@@ -1726,23 +1778,32 @@ int kcoro_chan_try_send(struct kcoro_chan *ch, void *elem)
 }
 EXPORT_SYMBOL_GPL(kcoro_chan_try_send);
 
-static int kc_recv(struct kcoro_chan *ch, void **elem, ktime_t deadline)
+/* The non-blocking part of a receive; see kc_send_submit(). */
+static int kc_recv_submit(struct kcoro_chan *ch, void **elem,
+			  struct kc_waiter *w)
 {
 	struct kc_segment *seg;
-	struct kc_waiter w;
 	unsigned int i;
 	int ret;
 	u64 r;
 
 	if (kc_refill_spare(ch))
 		return -ENOMEM;
-	kc_waiter_init(&w, false);
 	kc_op_begin();
-	ret = kc_receive_impl(ch, (unsigned long)&w, elem, &seg, &i, &r);
+	ret = kc_receive_impl(ch, (unsigned long)w, elem, &seg, &i, &r);
 	if (ret == KC_RCV_SUSPEND)
-		kc_waiter_install_cancel(&w, seg, i);
+		kc_waiter_install_cancel(w, seg, i);
 	kc_op_end();
+	return ret;
+}
 
+static int kc_recv(struct kcoro_chan *ch, void **elem, ktime_t deadline)
+{
+	struct kc_waiter w;
+	int ret;
+
+	kc_waiter_init(&w, false);
+	ret = kc_recv_submit(ch, elem, &w);
 	switch (ret) {
 	case KC_RCV_ELEMENT:
 		return 0;
@@ -1827,6 +1888,127 @@ int kcoro_chan_try_recv(struct kcoro_chan *ch, void **elem)
 	return ret;
 }
 EXPORT_SYMBOL_GPL(kcoro_chan_try_recv);
+
+static struct kc_waiter *kc_async_waiter(struct kcoro_chan_async *a)
+{
+	BUILD_BUG_ON(sizeof(struct kc_waiter) > sizeof(a->priv));
+	BUILD_BUG_ON(__alignof__(struct kc_waiter) >
+		     __alignof__(struct kcoro_chan_async));
+	return (struct kc_waiter *)a->priv;
+}
+
+static void kc_async_init(struct kcoro_chan_async *a, bool sender)
+{
+	struct kc_waiter *w = kc_async_waiter(a);
+
+	kc_waiter_init(w, sender);
+	w->kind = KC_WAITER_CALLBACK;
+	w->async = a;
+}
+
+/**
+ * kcoro_chan_send_async() - send without waiting for room or a receiver
+ * @ch: the channel
+ * @elem: the element
+ * @a: the request; @a->notify must be set, the rest is kcoro's
+ *
+ * The callback waiter: if the send cannot complete at once, @a takes a
+ * cell like a suspended sender and @a->notify(@a) is called once a
+ * receiver (or expandBuffer) has taken the element, or cancel dropped it.
+ * The notification runs in the completing context, atomic, inside the
+ * channel: it must not sleep or use the channel (wake a wait queue, queue
+ * work).  Every -EINPROGRESS must be followed by exactly one
+ * kcoro_chan_async_complete().
+ *
+ * Return: 0 when delivered or buffered at once; -EINPROGRESS when queued;
+ * -EPIPE if the channel is closed (the element went to the undelivered
+ * hook); -ENOMEM (the hook too).
+ */
+int kcoro_chan_send_async(struct kcoro_chan *ch, void *elem,
+			  struct kcoro_chan_async *a)
+{
+	int ret;
+
+	kc_async_init(a, true);
+	ret = kc_send_submit(ch, elem, kc_async_waiter(a));
+	switch (ret) {
+	case KC_SENT:
+		return 0;
+	case KC_SUSPENDED:
+		return -EINPROGRESS;
+	case KC_CLOSED:
+		kc_undelivered(ch, elem);
+		return -EPIPE;
+	default:
+		kc_undelivered(ch, elem);
+		return ret;
+	}
+}
+EXPORT_SYMBOL_GPL(kcoro_chan_send_async);
+
+/**
+ * kcoro_chan_recv_async() - receive without waiting for an element
+ * @ch: the channel
+ * @a: the request; @a->notify must be set, the rest is kcoro's
+ * @elem: where an element available at once is stored
+ *
+ * As kcoro_chan_send_async(): if no element is ready, @a takes a cell like
+ * a suspended receiver and @a->notify(@a) is called once an element was
+ * handed to it or the channel was closed; kcoro_chan_async_complete()
+ * then returns the element.
+ *
+ * Return: 0 with *@elem set; -EINPROGRESS when queued; -EPIPE once the
+ * channel is closed and drained, or cancelled; -ENOMEM.
+ */
+int kcoro_chan_recv_async(struct kcoro_chan *ch, struct kcoro_chan_async *a,
+			  void **elem)
+{
+	int ret;
+
+	kc_async_init(a, false);
+	ret = kc_recv_submit(ch, elem, kc_async_waiter(a));
+	switch (ret) {
+	case KC_RCV_ELEMENT:
+		return 0;
+	case KC_RCV_SUSPEND:
+		return -EINPROGRESS;
+	case KC_CLOSED:
+		return -EPIPE;
+	default:
+		return ret;
+	}
+}
+EXPORT_SYMBOL_GPL(kcoro_chan_recv_async);
+
+/**
+ * kcoro_chan_async_complete() - finish a queued asynchronous request
+ * @ch: the channel of the request
+ * @a: a request that returned -EINPROGRESS
+ * @elem: for a receive, where the element is stored
+ *
+ * If @a->notify has not been called yet, the request is cancelled as a
+ * cancelled coroutine's would be (its cell becomes INTERRUPTED_*, a send's
+ * element goes to the undelivered hook) and the notification never comes.
+ * Otherwise this collects the result.  Either way @a is kcoro's no more.
+ * May spin for a few instructions; process context.
+ *
+ * Return: 0 (a receive stored its element in *@elem), -EPIPE when the
+ * channel was closed or cancelled first, -ECANCELED when this call
+ * cancelled the request.
+ */
+int kcoro_chan_async_complete(struct kcoro_chan *ch,
+			      struct kcoro_chan_async *a, void **elem)
+{
+	struct kc_waiter *w = kc_async_waiter(a);
+	int state, ret;
+
+	state = kc_waiter_try_cancel(ch, w, -ECANCELED);
+	ret = kc_waiter_finish(w, state, -ECANCELED);
+	if (!ret && !w->sender && elem)
+		*elem = READ_ONCE(w->elem);
+	return ret;
+}
+EXPORT_SYMBOL_GPL(kcoro_chan_async_complete);
 
 /**
  * kcoro_chan_close() - close a channel for sending

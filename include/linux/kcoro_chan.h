@@ -91,6 +91,35 @@ int kcoro_chan_recv(struct kcoro_chan *ch, void **elem);
 int kcoro_chan_recv_timeout(struct kcoro_chan *ch, void **elem, s64 timeout_ns);
 int kcoro_chan_try_recv(struct kcoro_chan *ch, void **elem);
 
+struct kcoro_chan_async;
+
+/**
+ * typedef kcoro_chan_notify_fn - completion callback of an async request
+ * @a: the request
+ *
+ * Runs in the context that completed the request, atomic, inside the
+ * channel: must not sleep or call into the channel.
+ */
+typedef void (*kcoro_chan_notify_fn)(struct kcoro_chan_async *a);
+
+/**
+ * struct kcoro_chan_async - a send or receive that completes in the
+ *	background (the callback waiter, e.g. for poll)
+ * @notify: called once when another party completes the request
+ * @priv: kcoro's
+ */
+struct kcoro_chan_async {
+	kcoro_chan_notify_fn notify;
+	unsigned long priv[12];
+};
+
+int kcoro_chan_send_async(struct kcoro_chan *ch, void *elem,
+			  struct kcoro_chan_async *a);
+int kcoro_chan_recv_async(struct kcoro_chan *ch, struct kcoro_chan_async *a,
+			  void **elem);
+int kcoro_chan_async_complete(struct kcoro_chan *ch,
+			      struct kcoro_chan_async *a, void **elem);
+
 bool kcoro_chan_close(struct kcoro_chan *ch);
 bool kcoro_chan_cancel(struct kcoro_chan *ch);
 bool kcoro_chan_is_closed_for_send(struct kcoro_chan *ch);

@@ -2648,6 +2648,113 @@ static void kct_exit(struct kunit *test)
 
 static const struct kunit_attributes kct_slow = { .speed = KUNIT_SPEED_SLOW };
 
+/* ---------------------------------------------------------------------
+ * The callback waiter: asynchronous send and receive.
+ */
+
+struct kct_async {
+	struct kcoro_chan_async a;
+	atomic_t notified;
+	atomic_t not_atomic;	/* notified with preemption enabled */
+};
+
+static void kct_async_notify(struct kcoro_chan_async *a)
+{
+	struct kct_async *x = container_of(a, struct kct_async, a);
+
+	if (preemptible())
+		atomic_inc(&x->not_atomic);
+	atomic_inc(&x->notified);
+}
+
+static void kct_async_init(struct kct_async *x)
+{
+	memset(x, 0, sizeof(*x));
+	x->a.notify = kct_async_notify;
+}
+
+struct kct_async_sender {
+	struct kcoro_chan *ch;
+	void *elem;
+};
+
+static long kct_async_send_fn(void *arg)
+{
+	struct kct_async_sender *s = arg;
+
+	return kcoro_chan_send(s->ch, s->elem);
+}
+
+static void chan_async(struct kunit *test)
+{
+	struct kct_async_sender snd;
+	struct kcoro_chan *ch;
+	struct kct_async x;
+	struct kcoro *co;
+	struct kct_hook h;
+	void *elem;
+
+	kct_hook_reset(&h);
+	ch = kct_chan(KCORO_CHAN_RENDEZVOUS, KCORO_CHAN_SUSPEND, 0, &h);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(ch));
+
+	/* A queued receive completed by a coroutine's send. */
+	kct_async_init(&x);
+	KUNIT_EXPECT_EQ(test, kcoro_chan_recv_async(ch, &x.a, &elem), -EINPROGRESS);
+	kct_expect_waiters(test, 1);
+	KUNIT_EXPECT_EQ(test, atomic_read(&x.notified), 0);
+	snd.ch = ch;
+	snd.elem = kct_val(7);
+	co = kct_spawn(kct_async_send_fn, &snd, kct_cpu(1));
+	KUNIT_EXPECT_EQ(test, kct_join(test, co), 0L);
+	KUNIT_EXPECT_TRUE(test, kct_wait_for(atomic_read(&x.notified) == 1));
+	elem = KCT_POISON;
+	KUNIT_EXPECT_EQ(test, kcoro_chan_async_complete(ch, &x.a, &elem), 0);
+	KUNIT_EXPECT_PTR_EQ(test, elem, kct_val(7));
+	KUNIT_EXPECT_EQ(test, atomic_read(&x.not_atomic), 0);
+	kct_expect_waiters(test, 0);
+
+	/* A queued send taken by this thread's try-receive. */
+	kct_async_init(&x);
+	KUNIT_EXPECT_EQ(test, kcoro_chan_send_async(ch, kct_val(8), &x.a),
+			-EINPROGRESS);
+	KUNIT_EXPECT_EQ(test, kcoro_chan_try_recv(ch, &elem), 0);
+	KUNIT_EXPECT_PTR_EQ(test, elem, kct_val(8));
+	KUNIT_EXPECT_EQ(test, atomic_read(&x.notified), 1);
+	KUNIT_EXPECT_EQ(test, kcoro_chan_async_complete(ch, &x.a, NULL), 0);
+
+	/* Completing a request nobody took cancels it: the hook gets 9. */
+	kct_async_init(&x);
+	KUNIT_EXPECT_EQ(test, kcoro_chan_send_async(ch, kct_val(9), &x.a),
+			-EINPROGRESS);
+	KUNIT_EXPECT_EQ(test, kcoro_chan_async_complete(ch, &x.a, NULL),
+			-ECANCELED);
+	KUNIT_EXPECT_EQ(test, atomic_read(&x.notified), 0);
+	kct_expect_hook_seq(test, &h, (unsigned long[]){ KCT_V(kct_val(9)) }, 1);
+	KUNIT_EXPECT_EQ(test, kcoro_chan_try_recv(ch, &elem), -EAGAIN);
+
+	/* The cancelled cell is skipped: the next exchange still works. */
+	kct_async_init(&x);
+	KUNIT_EXPECT_EQ(test, kcoro_chan_recv_async(ch, &x.a, &elem), -EINPROGRESS);
+	KUNIT_EXPECT_EQ(test, kcoro_chan_try_send(ch, kct_val(10)), 0);
+	KUNIT_EXPECT_EQ(test, atomic_read(&x.notified), 1);
+	KUNIT_EXPECT_EQ(test, kcoro_chan_async_complete(ch, &x.a, &elem), 0);
+	KUNIT_EXPECT_PTR_EQ(test, elem, kct_val(10));
+
+	/* Close completes a queued receive with -EPIPE. */
+	kct_async_init(&x);
+	KUNIT_EXPECT_EQ(test, kcoro_chan_recv_async(ch, &x.a, &elem), -EINPROGRESS);
+	KUNIT_EXPECT_TRUE(test, kcoro_chan_close(ch));
+	KUNIT_EXPECT_EQ(test, atomic_read(&x.notified), 1);
+	KUNIT_EXPECT_EQ(test, kcoro_chan_async_complete(ch, &x.a, &elem), -EPIPE);
+	kct_async_init(&x);
+	KUNIT_EXPECT_EQ(test, kcoro_chan_recv_async(ch, &x.a, &elem), -EPIPE);
+	KUNIT_EXPECT_EQ(test, kcoro_chan_send_async(ch, kct_val(11), &x.a), -EPIPE);
+	KUNIT_EXPECT_EQ(test, kct_hooked(&h), 2);
+	kct_expect_waiters(test, 0);
+	kcoro_chan_put(ch);
+}
+
 static struct kunit_case kct_cases[] = {
 	KUNIT_CASE(chan_create_validation),
 	KUNIT_CASE(chan_ptr_rendezvous_basic),
@@ -2659,6 +2766,7 @@ static struct kunit_case kct_cases[] = {
 	KUNIT_CASE(chan_close),
 	KUNIT_CASE(chan_cancel),
 	KUNIT_CASE(chan_waiter_cancel),
+	KUNIT_CASE(chan_async),
 	KUNIT_CASE_PARAM_ATTR(chan_stress, chan_stress_gen_params, kct_slow),
 	KUNIT_CASE_SLOW(chan_segment_reclaim),
 	{}
