@@ -94,8 +94,13 @@ check-debug check-kcsan: check-%: %-build
 lint: debug-build
 	$(TOP)/tools/lint.sh $(KDIR) $$(cat $(OUT)/debug-tree.path)
 
+# The closing line counts the VM legs and every KUnit case of both kernels.
 check: lint check-stock check-overflow check-debug check-kcsan
-	@echo "kcoro: make check: all passed"
+	@pass=$$(cat $(OUT)/debug.log $(OUT)/kcsan.log | \
+		sed -n 's/^# Totals: pass:\([0-9]*\) fail:\([0-9]*\).*/\1 \2/p' | \
+		awk '{ p += $$1; f += $$2 } END { print p + 5 " passed, " f " failed" }'); \
+	echo "make check: lint, stock, overflow, debug and kcsan VM legs and KUnit cases:"; \
+	echo "$$pass"
 
 bench: stock-build
 	$(VM)/kcoro-vm -k $$($(VM)/stock-kernel.sh image) -t $(VM_TIMEOUT) \
