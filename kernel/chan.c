@@ -62,6 +62,8 @@ MODULE_PARM_DESC(chan_eb_wait_iterations,
 #define KC_CHANNEL_CLOSED	9UL
 /* Not in Kotlin: a sender has claimed the receiver waiting here. */
 #define KC_RESUMING_BY_SND	10UL
+/* Not a state: "no waiter" for dropFirstElement... (Kotlin's null). */
+#define KC_NO_WAITER		15UL
 #define KC_STATE_WAITER		16UL
 #define KC_WAITER_EB_TAG	1UL
 
@@ -128,7 +130,6 @@ enum kc_waiter_kind {
  * @kind: who waits: a coroutine, a thread, or a callback (async request)
  * @elem: the element handed to a resumed receiver
  * @result: 0, or -EPIPE when resumed by close or cancel
- * @err: why the owner cancelled it
  * @co: the waiting coroutine (KC_WAITER_CORO)
  * @task: the waiting thread (KC_WAITER_THREAD)
  * @async: the request to notify (KC_WAITER_CALLBACK)
@@ -143,7 +144,6 @@ struct kc_waiter {
 	u8 kind;
 	void *elem;
 	int result;
-	int err;
 	struct kcoro *co;
 	struct task_struct *task;
 	struct kcoro_chan_async *async;
@@ -169,7 +169,7 @@ struct kcoro_chan {
 	kcoro_chan_undelivered_fn undelivered;
 	void *undelivered_ctx;
 	refcount_t ref;
-	spinlock_t lock;		/* segment unlinking: remove, reclaim */
+	raw_spinlock_t lock;		/* segment unlinking: remove, reclaim */
 	struct kc_segment *first;	/* oldest segment still linked */
 	struct kc_segment *spare;	/* preallocated segment */
 };
@@ -385,9 +385,9 @@ static void kc_seg_remove(struct kc_segment *seg)
 	struct kcoro_chan *ch = seg->ch;
 	struct kc_segment *prev, *next;
 
-	spin_lock(&ch->lock);
+	raw_spin_lock(&ch->lock);
 	if (seg->detached || kc_seg_is_tail(seg)) {
-		spin_unlock(&ch->lock);
+		raw_spin_unlock(&ch->lock);
 		return;
 	}
 	next = kc_seg_next(seg);
@@ -400,7 +400,7 @@ static void kc_seg_remove(struct kc_segment *seg)
 		ch->first = next;
 	}
 	seg->detached = true;
-	spin_unlock(&ch->lock);
+	raw_spin_unlock(&ch->lock);
 	kc_seg_unlinked(seg);
 }
 
@@ -440,7 +440,7 @@ static void kc_chan_reclaim(struct kcoro_chan *ch)
 	struct kc_segment *seg, *next;
 	u64 min_id;
 
-	if (!spin_trylock(&ch->lock))
+	if (!raw_spin_trylock(&ch->lock))
 		return;
 	min_id = min(READ_ONCE(ch->send_seg)->id, READ_ONCE(ch->recv_seg)->id);
 	if (!ch->rendezvous_or_unlimited)
@@ -454,7 +454,7 @@ static void kc_chan_reclaim(struct kcoro_chan *ch)
 		seg->detached = true;
 		kc_seg_unlinked(seg);
 	}
-	spin_unlock(&ch->lock);
+	raw_spin_unlock(&ch->lock);
 }
 
 /* Segment.moveForward() on one of the three heads. */
@@ -505,7 +505,7 @@ static struct kc_segment *kc_find_segment(struct kcoro_chan *ch,
 			if (kc_seg_is_removed(cur))
 				kc_seg_remove(cur);
 			cur = new;
-		} else {
+		} else if (cmpxchg(&ch->spare, NULL, new)) {
 			kfree(new);
 			atomic_long_dec(&kc_nr_segments);
 		}
@@ -575,9 +575,10 @@ static void kc_wait_eb_completion(struct kcoro_chan *ch, u64 global)
 		return;
 	while (kc_buffer_end_counter(ch) <= global)
 		cpu_relax();
+	/* Acquire: bufferEnd, then completed, then bufferEnd again (G-4). */
 	for (n = READ_ONCE(chan_eb_wait_iterations); n; n--) {
-		b = kc_buffer_end_counter(ch);
-		v = atomic64_read(&ch->completed_eb) & KC_EB_COUNT_MASK;
+		b = atomic64_read_acquire(&ch->buffer_end);
+		v = atomic64_read_acquire(&ch->completed_eb) & KC_EB_COUNT_MASK;
 		if (b == v && b == kc_buffer_end_counter(ch))
 			return;
 		cpu_relax();
@@ -586,8 +587,8 @@ static void kc_wait_eb_completion(struct kcoro_chan *ch, u64 global)
 	while (!atomic64_try_cmpxchg(&ch->completed_eb, &v, v | KC_EB_PAUSE))
 		;
 	for (;;) {
-		b = kc_buffer_end_counter(ch);
-		v = atomic64_read(&ch->completed_eb);
+		b = atomic64_read_acquire(&ch->buffer_end);
+		v = atomic64_read_acquire(&ch->completed_eb);
 		if (b == (v & KC_EB_COUNT_MASK) && b == kc_buffer_end_counter(ch)) {
 			v = atomic64_read(&ch->completed_eb);
 			while (!atomic64_try_cmpxchg(&ch->completed_eb, &v,
@@ -653,9 +654,12 @@ static bool kc_try_resume(struct kc_waiter *w, void *elem, int result)
 
 /*
  * kc_waiter_install_cancel(): Kotlin's invokeOnCancellation(segment,
- * index).  Called right after the waiter was stored in the cell, still
- * inside the RCU section, so the segment is alive; the reference keeps it
- * so until the waiter has finished, whatever way it ends.
+ * index), done just *before* the CAS that stores the waiter in the cell
+ * (undone if that fails): once the waiter is visible a resumer may notify
+ * an async owner, which may complete, and cancel, at once.  We are in the
+ * atomic section, so the segment's list reference is still held and ours
+ * is never the last; it keeps the segment for the waiter's cancellation
+ * until the waiter has finished, whatever way it ends.
  */
 static void kc_waiter_install_cancel(struct kc_waiter *w,
 				     struct kc_segment *seg, unsigned int i)
@@ -666,6 +670,30 @@ static void kc_waiter_install_cancel(struct kc_waiter *w,
 	this_cpu_inc(kc_nr_waiters);
 }
 
+static void kc_waiter_uninstall(struct kc_waiter *w)
+{
+	this_cpu_dec(kc_nr_waiters);
+	refcount_dec(&w->seg->ref);
+	w->seg = NULL;
+}
+
+/* Store @waiter (a waiter or a token) in a cell that holds @st. */
+static __always_inline bool kc_install(struct kc_segment *seg, unsigned int i,
+				       unsigned long st, unsigned long waiter)
+{
+	struct kc_waiter *w = NULL;
+
+	if (kc_is_waiter(waiter)) {
+		w = (struct kc_waiter *)waiter;
+		kc_waiter_install_cancel(w, seg, i);
+	}
+	if (kc_cas_state(seg, i, st, waiter))
+		return true;
+	if (w)
+		kc_waiter_uninstall(w);
+	return false;
+}
+
 static void kc_waiter_init(struct kc_waiter *w, bool sender)
 {
 	atomic_set(&w->state, KC_W_WAITING);
@@ -673,7 +701,6 @@ static void kc_waiter_init(struct kc_waiter *w, bool sender)
 	w->sender = sender;
 	w->elem = NULL;
 	w->result = 0;
-	w->err = 0;
 	w->co = kcoro_this();
 	w->kind = w->co ? KC_WAITER_CORO : KC_WAITER_THREAD;
 	w->task = current;
@@ -839,9 +866,13 @@ static struct kc_segment *kc_find_segment_eb(struct kcoro_chan *ch, u64 id,
 	u64 first;
 
 	if (IS_ERR(seg)) {
-		/* Out of memory: count the attempt as done, like a skip. */
+		/*
+		 * Out of memory: the cell's segment does not exist, so no
+		 * waiter is there, and the sender that comes will buffer
+		 * (s < bufferEnd): count the attempt as done and stop.
+		 */
 		kc_inc_completed_eb(ch, 1);
-		return NULL;
+		return seg;
 	}
 	if (seg == KC_SEG_CLOSED) {
 		kc_complete_close_or_cancel(ch);
@@ -880,6 +911,8 @@ static void kc_expand_buffer(struct kcoro_chan *ch)
 		}
 		if (seg->id != id) {
 			seg = kc_find_segment_eb(ch, id, seg, b);
+			if (IS_ERR(seg))
+				return;
 			if (!seg) {
 				seg = READ_ONCE(ch->eb_seg);
 				continue;
@@ -971,7 +1004,7 @@ static __always_inline int kc_update_cell_send(struct kcoro_chan *ch,
 					kc_on_cancelled_request(seg, i, false);
 					return KC_RES_CLOSED;
 				}
-			} else if (kc_cas_state(seg, i, st, waiter)) {
+			} else if (kc_install(seg, i, st, waiter)) {
 				return KC_RES_SUSPEND;
 			}
 			continue;
@@ -1054,6 +1087,7 @@ static int kc_send_impl(struct kcoro_chan *ch, void *elem,
 			return KC_SENT;
 		case KC_RES_SUSPEND:
 			if (closed) {	/* Kotlin's Q5: cannot happen */
+				WARN_ON_ONCE(kc_is_waiter(waiter));
 				kc_on_slot_cleaned(seg);
 				return KC_CLOSED;
 			}
@@ -1127,7 +1161,11 @@ static __always_inline int kc_update_cell_receive(struct kcoro_chan *ch,
 					kc_expand_buffer(ch);
 					return KC_RCV_FAILED;
 				}
-			} else if (kc_cas_state(seg, i, st, waiter)) {
+			} else if (waiter == KC_NO_WAITER) {
+				/* dropFirst...: cannot happen, r < g < S. */
+				WARN_ONCE(1, "kcoro: drop-oldest would suspend\n");
+				return KC_RCV_FAILED;
+			} else if (kc_install(seg, i, st, waiter)) {
 				kc_expand_buffer(ch);
 				return KC_RCV_SUSPEND;
 			}
@@ -1205,8 +1243,15 @@ static int kc_receive_impl(struct kcoro_chan *ch, unsigned long waiter,
 		i = r % ch->seg_size;
 		if (seg->id != r / ch->seg_size) {
 			seg = kc_find_segment_receive(ch, r / ch->seg_size, seg);
-			if (IS_ERR(seg))
+			if (IS_ERR(seg)) {
+				/*
+				 * Cell r is abandoned.  Its expandBuffer
+				 * share keeps bufferEnd - receivers balanced,
+				 * so nobody waits for an EB that never comes.
+				 */
+				kc_expand_buffer(ch);
 				return PTR_ERR(seg);
+			}
 			if (!seg) {
 				seg = READ_ONCE(ch->recv_seg);
 				continue;
@@ -1538,17 +1583,9 @@ static void kc_drop_first_until_in_buffer(struct kcoro_chan *ch, u64 global)
 			}
 			seg = found;
 		}
-		switch (kc_update_cell_receive(ch, seg, r % ch->seg_size, r,
-					       KC_EMPTY, &elem)) {
-		case KC_RCV_ELEMENT:
+		if (kc_update_cell_receive(ch, seg, r % ch->seg_size, r,
+					   KC_NO_WAITER, &elem) == KC_RCV_ELEMENT)
 			kc_undelivered(ch, elem);
-			break;
-		case KC_RCV_SUSPEND:
-			WARN_ONCE(1, "kcoro: drop-oldest would suspend\n");
-			break;
-		default:
-			break;
-		}
 	}
 }
 
@@ -1589,7 +1626,6 @@ static int kc_waiter_try_cancel(struct kcoro_chan *ch, struct kc_waiter *w,
 	kc_op_begin();
 	kc_waiter_cancel_cell(ch, w);
 	kc_op_end();
-	w->err = err;
 	return KC_W_CANCELLED;
 }
 
@@ -1653,6 +1689,13 @@ static int kc_send_submit(struct kcoro_chan *ch, void *elem,
 	if (kc_refill_spare(ch))
 		return -ENOMEM;
 	kc_op_begin();
+	if (ch->drop_latest &&
+	    kc_should_send_suspend(ch, atomic64_read_acquire(&ch->senders))) {
+		/* Kotlin's DROP_LATEST send: a trySend, then the hook. */
+		kc_op_end();
+		kc_undelivered(ch, elem);
+		return KC_SENT;
+	}
 	if (ch->drop_latest || ch->drop_oldest) {
 		ret = kc_send_impl(ch, elem, ch->drop_oldest ? KC_BUFFERED :
 				   KC_INTERRUPTED_SEND, &seg, &i);
@@ -1667,8 +1710,6 @@ static int kc_send_submit(struct kcoro_chan *ch, void *elem,
 		}
 	} else {
 		ret = kc_send_impl(ch, elem, (unsigned long)w, &seg, &i);
-		if (ret == KC_SUSPENDED)
-			kc_waiter_install_cancel(w, seg, i);
 	}
 	kc_op_end();
 	return ret;
@@ -1749,8 +1790,9 @@ int kcoro_chan_try_send(struct kcoro_chan *ch, void *elem)
 	if (kc_refill_spare(ch))
 		return -ENOMEM;
 	kc_op_begin();
+	/* Acquire: the buffer-end and receivers reads are not older. */
 	if (!ch->drop_oldest &&
-	    kc_should_send_suspend(ch, atomic64_read(&ch->senders))) {
+	    kc_should_send_suspend(ch, atomic64_read_acquire(&ch->senders))) {
 		kc_op_end();
 		return ch->drop_latest ? 0 : -EAGAIN;
 	}
@@ -1791,8 +1833,6 @@ static int kc_recv_submit(struct kcoro_chan *ch, void **elem,
 		return -ENOMEM;
 	kc_op_begin();
 	ret = kc_receive_impl(ch, (unsigned long)w, elem, &seg, &i, &r);
-	if (ret == KC_RCV_SUSPEND)
-		kc_waiter_install_cancel(w, seg, i);
 	kc_op_end();
 	return ret;
 }
@@ -1866,7 +1906,8 @@ int kcoro_chan_try_recv(struct kcoro_chan *ch, void **elem)
 	if (kc_refill_spare(ch))
 		return -ENOMEM;
 	kc_op_begin();
-	r = kc_receivers_counter(ch);
+	/* Receivers, then senders, in this order (Kotlin's tryReceive). */
+	r = atomic64_read_acquire(&ch->receivers);
 	word = atomic64_read(&ch->senders);
 	if (kc_is_closed(ch, word, true)) {
 		ret = -EPIPE;
@@ -1918,7 +1959,8 @@ static void kc_async_init(struct kcoro_chan_async *a, bool sender)
  * The notification runs in the completing context, atomic, inside the
  * channel: it must not sleep or use the channel (wake a wait queue, queue
  * work).  Every -EINPROGRESS must be followed by exactly one
- * kcoro_chan_async_complete().
+ * kcoro_chan_async_complete(), which must not be called with a lock held
+ * that @a->notify takes (it may wait for a notify in progress).
  *
  * Return: 0 when delivered or buffered at once; -EINPROGRESS when queued;
  * -EPIPE if the channel is closed (the element went to the undelivered
@@ -2108,7 +2150,7 @@ struct kcoro_chan *kcoro_chan_create(const struct kcoro_chan_attr *attr)
 	ch->undelivered = attr->undelivered;
 	ch->undelivered_ctx = attr->undelivered_ctx;
 	refcount_set(&ch->ref, 1);
-	spin_lock_init(&ch->lock);
+	raw_spin_lock_init(&ch->lock);
 
 	/* Kotlin's factory: drop policies make a ConflatedBufferedChannel. */
 	if (cap == KCORO_CHAN_CONFLATED) {
