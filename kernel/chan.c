@@ -1594,9 +1594,12 @@ static void kc_drop_first_until_in_buffer(struct kcoro_chan *ch, u64 global)
 
 static int kc_should_cancel(struct kc_waiter *w, ktime_t deadline)
 {
-	if (w->kind == KC_WAITER_CORO ? kcoro_cancelled() :
-	    signal_pending(current))
-		return w->kind == KC_WAITER_CORO ? -ECANCELED : -EINTR;
+	if (w->kind == KC_WAITER_CORO) {
+		if (test_bit(KCORO_FLAG_CANCELLED, &w->co->flags))
+			return -ECANCELED;
+	} else if (signal_pending(current)) {
+		return -EINTR;
+	}
 	if (deadline != KTIME_MAX && ktime_compare(ktime_get(), deadline) >= 0)
 		return -ETIMEDOUT;
 	return 0;
@@ -1651,7 +1654,10 @@ static int kc_waiter_wait(struct kcoro_chan *ch, struct kc_waiter *w,
 			break;
 		}
 		if (w->kind == KC_WAITER_CORO) {
-			kcoro_park_until(deadline);
+			if (deadline == KTIME_MAX)
+				kcoro_park();
+			else
+				kcoro_park_until(deadline);
 		} else {
 			set_current_state(TASK_INTERRUPTIBLE);
 			if (atomic_read(&w->state) == KC_W_WAITING)

@@ -74,8 +74,8 @@ EXPORT_SYMBOL_GPL(kcoro_get);
 /*
  * A few freed coroutine objects per CPU are reused without going through
  * the slab allocator, which dominates the cost of a short-lived coroutine.
- * kcoro_put() may run in any context, so interrupts are off around the
- * per-CPU list.
+ * Only task context uses the per-CPU list (with preemption off); a
+ * kcoro_put() from an interrupt frees to the slab directly.
  */
 #define KCORO_PCPU_OBJS	16
 
@@ -90,13 +90,11 @@ static struct kcoro *kcoro_obj_alloc(void)
 {
 	struct kcoro_pcpu_objs *pc;
 	struct kcoro *co = NULL;
-	unsigned long flags;
 
-	local_irq_save(flags);
-	pc = this_cpu_ptr(&kcoro_pcpu_objs);
+	pc = get_cpu_ptr(&kcoro_pcpu_objs);
 	if (pc->nr)
 		co = pc->obj[--pc->nr];
-	local_irq_restore(flags);
+	put_cpu_ptr(&kcoro_pcpu_objs);
 	if (co) {
 		memset(co, 0, sizeof(*co));
 		return co;
@@ -107,15 +105,15 @@ static struct kcoro *kcoro_obj_alloc(void)
 static void kcoro_obj_free(struct kcoro *co)
 {
 	struct kcoro_pcpu_objs *pc;
-	unsigned long flags;
 
-	local_irq_save(flags);
-	pc = this_cpu_ptr(&kcoro_pcpu_objs);
-	if (pc->nr < KCORO_PCPU_OBJS) {
-		pc->obj[pc->nr++] = co;
-		co = NULL;
+	if (in_task()) {
+		pc = get_cpu_ptr(&kcoro_pcpu_objs);
+		if (pc->nr < KCORO_PCPU_OBJS) {
+			pc->obj[pc->nr++] = co;
+			co = NULL;
+		}
+		put_cpu_ptr(&kcoro_pcpu_objs);
 	}
-	local_irq_restore(flags);
 	if (co)
 		kmem_cache_free(kcoro_cachep, co);
 }
@@ -345,61 +343,46 @@ int kcoro_sleep_ns(u64 ns)
 }
 EXPORT_SYMBOL_GPL(kcoro_sleep_ns);
 
-/**
- * kcoro_exit() - finish the current coroutine with a result
- * @result: value returned by kcoro_join()
- *
- * Like returning @result from the coroutine body, from any depth.  The
- * frames below are abandoned without unwinding: locks and resources held
- * there leak.  Must be called from a coroutine with no lock held.
+/*
+ * The first half of finishing @co, still on its own stack just before its
+ * last switch: publish DEAD and wake the joiners (a joiner of this CPU
+ * becomes runnable and may be switched to next).
  */
-void __noreturn kcoro_exit(long result)
-{
-	struct kcoro *co = kcoro_suspend_check(__func__);
-
-	if (!co)
-		panic("%s() called outside a coroutine\n", __func__);
-	co->result = result;
-	co->stack_dirty = true;
-	kcoro_switch_to_main(co, KCORO_REQ_EXIT);
-	panic("kcoro: coroutine %llu resumed after exit\n", co->id);
-}
-EXPORT_SYMBOL_GPL(kcoro_exit);
-
-/* Called by kcoro_entry_tramp on the coroutine's fresh stack. */
-void __noreturn kcoro_entry(struct kcoro *co)
-{
-	/* main_co switched here with interrupts off; a resume restores them. */
-	local_irq_enable();
-	co->result = co->fn(co->arg);
-	kcoro_switch_to_main(co, KCORO_REQ_EXIT);
-	panic("kcoro: coroutine %llu resumed after exit\n", co->id);
-}
-
-/* Scheduler side of the last switch: runs on the kthread's own stack. */
-void kcoro_finish(struct kcoro *co)
+void kcoro_finish_early(struct kcoro *co)
 {
 	struct kcoro *joiner;
 
-	kcoro_stack_free(co->ctx.stack, co->stack_dirty);
-	co->ctx.stack = NULL;
 	/*
 	 * A coroutine joiner cannot see DEAD before we hold a reference on
-	 * it, so it is alive for the unpark even if it then runs off.
+	 * it, so it is alive for the unpark even if it then runs off.  A
+	 * joiner of this very scheduler cannot run before we are done (only
+	 * this kthread runs it), so it needs no reference.
 	 */
 	preempt_disable();
 	joiner = xchg(&co->joiner, KCORO_JOINER_CLOSED);
-	if (joiner)
+	if (joiner && joiner->rq != co->rq)
 		kcoro_get(joiner);
 	atomic_set_release(&co->state, KCORO_DEAD);
 	preempt_enable();
 	if (joiner) {
 		kcoro_unpark(joiner);
-		kcoro_put(joiner);
+		if (joiner->rq != co->rq)
+			kcoro_put(joiner);
 	}
 	/* wq_has_sleeper() orders DEAD before looking at the queue. */
 	if (wq_has_sleeper(&co->join_wq))
 		wake_up_all(&co->join_wq);
+}
+
+/*
+ * The second half, after the last switch away from @co, on another stack:
+ * main_co, or the coroutine @co switched to directly (kcoro_landed()).
+ * The running coroutine's reference keeps @co alive until here.
+ */
+void kcoro_finish(struct kcoro *co)
+{
+	kcoro_stack_free(co->ctx.stack, co->stack_dirty);
+	co->ctx.stack = NULL;
 	if (co->owner != THIS_MODULE)
 		module_put(co->owner);
 	kcoro_put(co);

@@ -92,6 +92,8 @@ struct kcoro {
  *	pass through main_co
  * @task: the scheduler kthread ("kcoro/N")
  * @curr: coroutine running on @task, NULL while in main_co
+ * @dead: a coroutine that finished and switched straight to the next one;
+ *	whoever lands on the CPU after that switch finishes it
  * @main_co: the kthread's own context, entered between coroutine steps
  * @switches: switches into coroutines (statistics)
  * @cpu: CPU number
@@ -110,6 +112,7 @@ struct kcoro_rq {
 	unsigned int budget;
 	struct task_struct *task;
 	struct kcoro *curr;
+	struct kcoro *dead;
 	struct kcoro_context main_co;
 	u64 switches;
 	int cpu;
@@ -161,12 +164,14 @@ unsigned long kcoro_arch_init_stack(void *stack, struct kcoro *co);
 
 /* core.c */
 void __noreturn kcoro_entry(struct kcoro *co);
+void kcoro_finish_early(struct kcoro *co);
 void kcoro_finish(struct kcoro *co);
 DECLARE_PER_CPU(long, kcoro_nr_live);
 
 /* sched.c */
 void kcoro_enqueue(struct kcoro *co);
 void kcoro_switch_to_main(struct kcoro *co, enum kcoro_req req);
+void kcoro_landed(struct kcoro_rq *rq);
 int kcoro_pick_cpu(int cpu);
 int kcoro_sched_init(void);
 void kcoro_sched_exit(void);

@@ -192,6 +192,22 @@ static __always_inline void kcoro_switch_direct(struct kcoro_rq *rq,
 	kcoro_enter(rq, next);
 	kcoro_switch(&prev->ctx.sp, &next->ctx.sp);
 	local_irq_enable();
+	kcoro_landed(prev->rq);
+}
+
+/*
+ * Every coroutine that resumes after a switch calls this: if the switch
+ * came from a coroutine that had finished, its stack is free now and we
+ * finish it, as finish_task_switch() does for a dead task.
+ */
+void kcoro_landed(struct kcoro_rq *rq)
+{
+	struct kcoro *dead = rq->dead;
+
+	if (unlikely(dead)) {
+		rq->dead = NULL;
+		kcoro_finish(dead);
+	}
 }
 
 /* Give the CPU back to main_co; returns when @co is resumed. */
@@ -201,6 +217,7 @@ void kcoro_switch_to_main(struct kcoro *co, enum kcoro_req req)
 	local_irq_disable();
 	kcoro_switch(&co->ctx.sp, &co->rq->main_co.sp);
 	local_irq_enable();
+	kcoro_landed(co->rq);
 }
 
 /*
@@ -223,6 +240,61 @@ static __always_inline void kcoro_reschedule(struct kcoro *co,
 		kcoro_switch_direct(rq, co, next);
 	else
 		kcoro_switch_to_main(co, KCORO_REQ_NONE);
+}
+
+/*
+ * The last switch of a finished coroutine: finish what can be finished on
+ * its own stack (DEAD, joiners), then switch straight to the next runnable
+ * coroutine, which completes the finish once it has landed, or to
+ * main_co.
+ */
+static void __noreturn kcoro_switch_exit(struct kcoro *co)
+{
+	struct kcoro_rq *rq = co->rq;
+	struct kcoro *next;
+
+	kcoro_finish_early(co);
+	next = rq->budget ? kcoro_next(rq) : NULL;
+	if (next) {
+		rq->budget--;
+		rq->dead = co;
+		local_irq_disable();
+		kcoro_enter(rq, next);
+		kcoro_switch(&co->ctx.sp, &next->ctx.sp);
+	} else {
+		kcoro_switch_to_main(co, KCORO_REQ_EXIT);
+	}
+	panic("kcoro: coroutine %llu resumed after exit\n", co->id);
+}
+
+/**
+ * kcoro_exit() - finish the current coroutine with a result
+ * @result: value returned by kcoro_join()
+ *
+ * Like returning @result from the coroutine body, from any depth.  The
+ * frames below are abandoned without unwinding: locks and resources held
+ * there leak.  Must be called from a coroutine with no lock held.
+ */
+void __noreturn kcoro_exit(long result)
+{
+	struct kcoro *co = kcoro_suspend_check(__func__);
+
+	if (!co)
+		panic("%s() called outside a coroutine\n", __func__);
+	co->result = result;
+	co->stack_dirty = true;
+	kcoro_switch_exit(co);
+}
+EXPORT_SYMBOL_GPL(kcoro_exit);
+
+/* Called by kcoro_entry_tramp on the coroutine's fresh stack. */
+void __noreturn kcoro_entry(struct kcoro *co)
+{
+	/* We were switched to with interrupts off; a resume restores them. */
+	local_irq_enable();
+	kcoro_landed(co->rq);
+	co->result = co->fn(co->arg);
+	kcoro_switch_exit(co);
 }
 
 /**

@@ -77,7 +77,8 @@ void *kcoro_stack_alloc(void)
 	if (fs) {
 		stack = (unsigned long *)fs;
 	} else {
-		stack = __vmalloc(THREAD_SIZE, GFP_KERNEL);
+		/* Zeroed once: the pt_regs area at the top stays zero. */
+		stack = __vmalloc(THREAD_SIZE, GFP_KERNEL | __GFP_ZERO);
 		if (!stack)
 			return NULL;
 		atomic_long_inc(&nr_stacks);

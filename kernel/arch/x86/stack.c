@@ -21,14 +21,15 @@ struct kcoro_x86_frame {
 /*
  * Like a kthread's stack (copy_thread()), the top of the stack is a zeroed
  * struct pt_regs, so task_pt_regs(current) is harmless while a coroutine
- * runs, and the first frame sits just below it.
+ * runs, and the first frame sits just below it.  Stacks are zeroed when
+ * allocated and nothing writes above the first frame, so a reused stack
+ * still has a zero pt_regs.
  */
 unsigned long kcoro_arch_init_stack(void *stack, struct kcoro *co)
 {
 	struct pt_regs *regs = stack + THREAD_SIZE - sizeof(*regs);
 	struct kcoro_x86_frame *frame = (void *)regs - sizeof(*frame);
 
-	memset(regs, 0, sizeof(*regs));
 	memset(frame, 0, sizeof(*frame));
 	frame->r12 = (unsigned long)co;
 	frame->ret_addr = (unsigned long)kcoro_entry_tramp;
