@@ -2088,6 +2088,16 @@ bool kcoro_chan_cancel(struct kcoro_chan *ch)
 }
 EXPORT_SYMBOL_GPL(kcoro_chan_cancel);
 
+static bool kc_is_closed_now(struct kcoro_chan *ch, bool for_receive)
+{
+	bool ret;
+
+	kc_op_begin();
+	ret = kc_is_closed(ch, atomic64_read(&ch->senders), for_receive);
+	kc_op_end();
+	return ret;
+}
+
 /**
  * kcoro_chan_is_closed_for_send() - would a send fail with -EPIPE?
  * @ch: the channel
@@ -2096,12 +2106,7 @@ EXPORT_SYMBOL_GPL(kcoro_chan_cancel);
  */
 bool kcoro_chan_is_closed_for_send(struct kcoro_chan *ch)
 {
-	bool ret;
-
-	kc_op_begin();
-	ret = kc_is_closed(ch, atomic64_read(&ch->senders), false);
-	kc_op_end();
-	return ret;
+	return kc_is_closed_now(ch, false);
 }
 EXPORT_SYMBOL_GPL(kcoro_chan_is_closed_for_send);
 
@@ -2113,12 +2118,7 @@ EXPORT_SYMBOL_GPL(kcoro_chan_is_closed_for_send);
  */
 bool kcoro_chan_is_closed_for_recv(struct kcoro_chan *ch)
 {
-	bool ret;
-
-	kc_op_begin();
-	ret = kc_is_closed(ch, atomic64_read(&ch->senders), true);
-	kc_op_end();
-	return ret;
+	return kc_is_closed_now(ch, true);
 }
 EXPORT_SYMBOL_GPL(kcoro_chan_is_closed_for_recv);
 
