@@ -351,22 +351,26 @@ EXPORT_SYMBOL_GPL(kcoro_sleep_ns);
 void kcoro_finish_early(struct kcoro *co)
 {
 	struct kcoro *joiner;
+	bool ref = false;
 
 	/*
 	 * A coroutine joiner cannot see DEAD before we hold a reference on
 	 * it, so it is alive for the unpark even if it then runs off.  A
-	 * joiner of this very scheduler cannot run before we are done (only
-	 * this kthread runs it), so it needs no reference.
+	 * joiner whose home is this CPU cannot run before we are done (only
+	 * this kthread runs it, and its home cannot change while this CPU
+	 * is online), so it needs no reference.
 	 */
 	preempt_disable();
 	joiner = xchg(&co->joiner, KCORO_JOINER_CLOSED);
-	if (joiner && joiner->rq != co->rq)
+	if (joiner && READ_ONCE(joiner->cpu) != co->rq->cpu) {
 		kcoro_get(joiner);
+		ref = true;
+	}
 	atomic_set_release(&co->state, KCORO_DEAD);
 	preempt_enable();
 	if (joiner) {
 		kcoro_unpark(joiner);
-		if (joiner->rq != co->rq)
+		if (ref)
 			kcoro_put(joiner);
 	}
 	/* wq_has_sleeper() orders DEAD before looking at the queue. */
@@ -464,16 +468,14 @@ long kcoro_join(struct kcoro *co)
 		wait_event(co->join_wq, kcoro_done(co));
 		return co->result;
 	}
-	/* The first coroutine joiner is unparked directly by kcoro_finish(). */
+	/*
+	 * The first coroutine joiner is unparked directly by the finish;
+	 * the others (and a joiner that comes while the finish is under way)
+	 * wait on the join queue, which the finish wakes after DEAD.
+	 */
 	if (!cmpxchg(&co->joiner, NULL, self)) {
 		while (!kcoro_done(co))
 			kcoro_park();
-		return co->result;
-	}
-	if (READ_ONCE(co->joiner) == KCORO_JOINER_CLOSED) {
-		/* Finishing right now, in a non-preemptible window. */
-		while (!kcoro_done(co))
-			cpu_relax();
 		return co->result;
 	}
 	kcoro_wait_event(co->join_wq, kcoro_done(co));

@@ -161,6 +161,7 @@ void kcoro_switch(unsigned long *save_sp, const unsigned long *load_sp);
 void kcoro_entry_tramp(void);
 /* arch/<arch>/stack.c */
 unsigned long kcoro_arch_init_stack(void *stack, struct kcoro *co);
+unsigned long kcoro_arch_set_canary(unsigned long canary);
 
 /* core.c */
 void __noreturn kcoro_entry(struct kcoro *co);

@@ -27,6 +27,7 @@
 #include <linux/sched.h>
 #include <linux/sched/task.h>
 #include <linux/sched/task_stack.h>
+#include <linux/stackprotector.h>
 
 #include "internal.h"
 
@@ -415,18 +416,10 @@ static void kcoro_run(struct kcoro_rq *rq, struct kcoro *co)
 		kcoro_finish(prev);
 }
 
-static int kcoro_sched_fn(void *data)
+static noinline void kcoro_sched_loop(struct kcoro_rq *rq)
 {
-	struct kcoro_rq *rq = data;
 	struct kcoro *co;
 
-	/*
-	 * Stay on this CPU even while it goes down: once the CPU is no
-	 * longer active the scheduler pushes and wakes ordinary kthreads
-	 * elsewhere, but this rq's coroutines must keep running here until
-	 * kcoro_cpu_offline() has stopped us and moved them.
-	 */
-	migrate_disable();
 	rq->main_co.stack = current->stack;
 	while (!kthread_should_stop()) {
 		co = kcoro_next(rq);
@@ -446,6 +439,31 @@ static int kcoro_sched_fn(void *data)
 		cond_resched();
 	}
 	__set_current_state(TASK_RUNNING);
+}
+
+/* The stack-protector canary shared by every scheduler kthread. */
+static unsigned long kcoro_canary;
+
+/*
+ * A coroutine's frames carry the canary of the kthread that built them,
+ * and a coroutine may be resumed by another scheduler kthread (its CPU
+ * went offline), so all of them share one canary.  No frame of this
+ * function, which has no canary itself, spans the change.
+ */
+static int kcoro_sched_fn(void *data)
+{
+	unsigned long own;
+
+	/*
+	 * Stay on this CPU even while it goes down: once the CPU is no
+	 * longer active the scheduler pushes and wakes ordinary kthreads
+	 * elsewhere, but this rq's coroutines must keep running here until
+	 * kcoro_cpu_offline() has stopped us and moved them.
+	 */
+	migrate_disable();
+	own = kcoro_arch_set_canary(kcoro_canary);
+	kcoro_sched_loop(data);
+	kcoro_arch_set_canary(own);
 	migrate_enable();
 	return 0;
 }
@@ -531,6 +549,7 @@ int kcoro_sched_init(void)
 {
 	int cpu, ret;
 
+	kcoro_canary = get_random_canary();
 	for_each_possible_cpu(cpu) {
 		struct kcoro_rq *rq = kcoro_rq_of(cpu);
 

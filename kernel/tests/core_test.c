@@ -2141,6 +2141,67 @@ static void kcoro_test_hotplug(struct kunit *test)
 }
 
 /*
+ * Case: a canary-checked frame resumed by another scheduler kthread.
+ */
+
+struct kcoro_canary_ctx {
+	atomic_t started;
+	atomic_t go;
+	int start_cpu;
+	int end_cpu;
+};
+
+/* A local array gives this frame a stack-protector canary. */
+static noinline long kcoro_canary_fn(void *arg)
+{
+	struct kcoro_canary_ctx *ctx = arg;
+	char buf[64];
+
+	memset(buf, 0x5a, sizeof(buf));
+	barrier_data(buf);
+	ctx->start_cpu = raw_smp_processor_id();
+	atomic_set_release(&ctx->started, 1);
+	while (!atomic_read_acquire(&ctx->go))
+		kcoro_park();
+	ctx->end_cpu = raw_smp_processor_id();
+	barrier_data(buf);
+	return buf[13];
+}
+
+/**
+ * kcoro_test_migrate_canary() - frames survive a move to another kthread
+ * @test: the test
+ *
+ * A coroutine whose frame is checked by the stack protector is parked on
+ * CPU 1 when CPU 1 goes offline; it then resumes on another CPU's
+ * scheduler kthread and returns through that frame.  Each kthread used to
+ * have its own canary, which made this a "stack-protector: Kernel stack
+ * is corrupted" panic.
+ */
+static void kcoro_test_migrate_canary(struct kunit *test)
+{
+	struct kcoro_canary_ctx ctx = { };
+	struct kcoro *co;
+
+	if (num_online_cpus() < 2 || !cpu_online(HP_CPU) ||
+	    !cpu_is_hotpluggable(HP_CPU))
+		kunit_skip(test, "needs a hotpluggable CPU %d and another CPU",
+			   HP_CPU);
+	KUNIT_ASSERT_EQ(test, kunit_add_action_or_reset(test, kcoro_hp_online,
+							(void *)(unsigned long)HP_CPU), 0);
+	co = kcoro_test_spawn_on(kcoro_canary_fn, &ctx, HP_CPU);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(co));
+	KUNIT_EXPECT_TRUE(test, kcoro_test_wait_for(atomic_read_acquire(&ctx.started)));
+	KUNIT_EXPECT_EQ(test, remove_cpu(HP_CPU), 0);
+	atomic_set_release(&ctx.go, 1);
+	kcoro_unpark(co);
+	KUNIT_EXPECT_EQ(test, kcoro_test_finish(test, co), 0x5aL);
+	KUNIT_EXPECT_EQ(test, ctx.start_cpu, HP_CPU);
+	KUNIT_EXPECT_NE(test, ctx.end_cpu, HP_CPU);
+	KUNIT_EXPECT_EQ(test, add_cpu(HP_CPU), 0);
+}
+
+/*
  * Case: references and counters.
  */
 
@@ -2284,6 +2345,7 @@ static struct kunit_case kcoro_test_cases[] = {
 	KUNIT_CASE_SLOW(kcoro_test_sleep_wakeups),
 	KUNIT_CASE_SLOW(kcoro_test_irq_unpark),
 	KUNIT_CASE_SLOW(kcoro_test_hotplug),
+	KUNIT_CASE(kcoro_test_migrate_canary),
 	KUNIT_CASE(kcoro_test_refs),
 	{}
 };

@@ -2,6 +2,8 @@
 /*
  * x86_64: lay out the first frame of a coroutine stack.
  */
+#include <linux/preempt.h>
+#include <linux/sched.h>
 #include <linux/sched/task_stack.h>
 #include <asm/ptrace.h>
 
@@ -27,11 +29,33 @@ struct kcoro_x86_frame {
  */
 unsigned long kcoro_arch_init_stack(void *stack, struct kcoro *co)
 {
-	struct pt_regs *regs = stack + THREAD_SIZE - sizeof(*regs);
+	struct pt_regs *regs = stack + THREAD_SIZE -
+			       TOP_OF_KERNEL_STACK_PADDING - sizeof(*regs);
 	struct kcoro_x86_frame *frame = (void *)regs - sizeof(*frame);
 
 	memset(frame, 0, sizeof(*frame));
 	frame->r12 = (unsigned long)co;
 	frame->ret_addr = (unsigned long)kcoro_entry_tramp;
 	return (unsigned long)frame;
+}
+
+/*
+ * Make @canary the stack-protector canary of the current task (a scheduler
+ * kthread) and return the previous one.  x86_64 checks frames against the
+ * per-CPU copy, which __switch_to() reloads from current->stack_canary, so
+ * both change together with preemption off.  The caller must not have a
+ * canary-checked frame that spans the change.
+ */
+unsigned long kcoro_arch_set_canary(unsigned long canary)
+{
+	unsigned long old = 0;
+
+#ifdef CONFIG_STACKPROTECTOR
+	preempt_disable();
+	old = current->stack_canary;
+	current->stack_canary = canary;
+	this_cpu_write(fixed_percpu_data.stack_canary, canary);
+	preempt_enable();
+#endif
+	return old;
 }

@@ -5,9 +5,10 @@
  * Modelled on __switch_to_asm (arch/x86/entry/entry_64.S): only the
  * callee-saved registers of the C ABI are saved, on the outgoing stack, in
  * the same six-push layout on both sides, so objtool's ORC data describes
- * every suspended kcoro stack.  The stack canary is per task and shared by
- * all coroutines of a scheduler kthread; FPU state is never live across a
- * switch (kernel_fpu_begin() disables preemption, a suspension point there is
+ * every suspended kcoro stack.  The stack canary is not switched: every
+ * scheduler kthread uses the same one (kcoro_arch_set_canary()), so a
+ * coroutine may resume on another CPU's kthread; FPU state is never live
+ * across a switch (kernel_fpu_begin() disables preemption, a suspension point there is
  * a bug).  Interrupts are disabled by the C caller around the switch.
  */
 #include <linux/linkage.h>

@@ -1,10 +1,14 @@
 # Runs inside the VM on a KUnit kernel (debug: KASAN + lockdep; kcsan):
 # each KUnit module between its own markers for kunit.py, then the demo,
-# then unload.
+# then unload.  The channel stress test runs 10,000 values per producer
+# here (its default is 3,000) so that races have time to show.
 insmod kcoro.ko
 for t in kcoro_test kcoro_chan_test; do
+	params=
+	[ "$t" = kcoro_chan_test ] && params="stress_m=10000"
 	echo "KCORO-KUNIT-BEGIN $t" > /dev/kmsg
-	insmod "$t.ko"
+	# shellcheck disable=SC2086
+	insmod "$t.ko" $params
 	echo "KCORO-KUNIT-END $t" > /dev/kmsg
 	rmmod "$t"
 done
