@@ -172,7 +172,18 @@ DECLARE_PER_CPU(long, kcoro_nr_live);
 /* sched.c */
 void kcoro_enqueue(struct kcoro *co);
 void kcoro_switch_to_main(struct kcoro *co, enum kcoro_req req);
-void kcoro_landed(struct kcoro_rq *rq);
+void kcoro_landed_finish(struct kcoro_rq *rq);
+
+/*
+ * Every coroutine that resumes after a switch calls this: if the switch
+ * came from a coroutine that had finished, its stack is free now and we
+ * finish it, as finish_task_switch() does for a dead task.
+ */
+static __always_inline void kcoro_landed(struct kcoro_rq *rq)
+{
+	if (unlikely(rq->dead))
+		kcoro_landed_finish(rq);
+}
 int kcoro_pick_cpu(int cpu);
 int kcoro_sched_init(void);
 void kcoro_sched_exit(void);

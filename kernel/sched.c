@@ -196,19 +196,13 @@ static __always_inline void kcoro_switch_direct(struct kcoro_rq *rq,
 	kcoro_landed(prev->rq);
 }
 
-/*
- * Every coroutine that resumes after a switch calls this: if the switch
- * came from a coroutine that had finished, its stack is free now and we
- * finish it, as finish_task_switch() does for a dead task.
- */
-void kcoro_landed(struct kcoro_rq *rq)
+/* kcoro_landed(): the coroutine we came from has finished; finish it. */
+void kcoro_landed_finish(struct kcoro_rq *rq)
 {
 	struct kcoro *dead = rq->dead;
 
-	if (unlikely(dead)) {
-		rq->dead = NULL;
-		kcoro_finish(dead);
-	}
+	rq->dead = NULL;
+	kcoro_finish(dead);
 }
 
 /* Give the CPU back to main_co; returns when @co is resumed. */
