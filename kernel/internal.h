@@ -184,6 +184,7 @@ static __always_inline void kcoro_landed(struct kcoro_rq *rq)
 	if (unlikely(rq->dead))
 		kcoro_landed_finish(rq);
 }
+
 int kcoro_pick_cpu(int cpu);
 int kcoro_sched_init(void);
 void kcoro_sched_exit(void);
