@@ -21,6 +21,8 @@
  * struct kcoro_context - a suspended execution context
  * @sp: saved stack pointer; the callee-saved registers sit on the stack
  * @stack: lowest address of the stack (what current->stack is set to)
+ * @rethooks: the context's pending kretprobe returns (current->rethooks
+ *	while it runs): they are per stack, not per task
  *
  * Both a coroutine and a scheduler kthread's own context (main_co) are
  * described by one of these; kcoro_switch() moves between two of them.
@@ -28,6 +30,9 @@
 struct kcoro_context {
 	unsigned long sp;
 	void *stack;
+#ifdef CONFIG_RETHOOK
+	struct llist_node *rethooks;
+#endif
 };
 
 /* What a coroutine asks main_co to do after switching to it. */

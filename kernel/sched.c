@@ -181,6 +181,21 @@ static __always_inline void kcoro_enter(struct kcoro_rq *rq, struct kcoro *next)
 }
 
 /*
+ * The stack switch.  Per-task state that really belongs to a stack moves
+ * with it: the return addresses that kretprobes (rethook) keep for
+ * functions live on the outgoing stack.  Interrupts are off.
+ */
+static __always_inline void kcoro_ctx_switch(struct kcoro_context *from,
+					     struct kcoro_context *to)
+{
+#ifdef CONFIG_RETHOOK
+	from->rethooks = current->rethooks.first;
+	current->rethooks.first = to->rethooks;
+#endif
+	kcoro_switch(&from->sp, &to->sp);
+}
+
+/*
  * Switch from the current coroutine @prev straight to @next.  Suspension
  * points run with interrupts enabled (might_sleep() checks it on debug
  * kernels), so disable/enable is enough.
@@ -191,7 +206,7 @@ static __always_inline void kcoro_switch_direct(struct kcoro_rq *rq,
 {
 	local_irq_disable();
 	kcoro_enter(rq, next);
-	kcoro_switch(&prev->ctx.sp, &next->ctx.sp);
+	kcoro_ctx_switch(&prev->ctx, &next->ctx);
 	local_irq_enable();
 	kcoro_landed(prev->rq);
 }
@@ -210,7 +225,7 @@ void kcoro_switch_to_main(struct kcoro *co, enum kcoro_req req)
 {
 	co->req = req;
 	local_irq_disable();
-	kcoro_switch(&co->ctx.sp, &co->rq->main_co.sp);
+	kcoro_ctx_switch(&co->ctx, &co->rq->main_co);
 	local_irq_enable();
 	kcoro_landed(co->rq);
 }
@@ -255,7 +270,7 @@ static void __noreturn kcoro_switch_exit(struct kcoro *co)
 		rq->dead = co;
 		local_irq_disable();
 		kcoro_enter(rq, next);
-		kcoro_switch(&co->ctx.sp, &next->ctx.sp);
+		kcoro_ctx_switch(&co->ctx, &next->ctx);
 	} else {
 		kcoro_switch_to_main(co, KCORO_REQ_EXIT);
 	}
@@ -400,7 +415,7 @@ static void kcoro_run(struct kcoro_rq *rq, struct kcoro *co)
 	rq->budget = KCORO_DIRECT_BUDGET;
 	local_irq_disable();
 	kcoro_enter(rq, co);
-	kcoro_switch(&rq->main_co.sp, &co->ctx.sp);
+	kcoro_ctx_switch(&rq->main_co, &co->ctx);
 	prev = rq->curr;
 	current->stack = rq->main_co.stack;
 	WRITE_ONCE(rq->curr, NULL);

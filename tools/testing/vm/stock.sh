@@ -16,7 +16,19 @@ if [ -w "$cpu" ]; then
 	echo 1 > "$cpu"
 	grep -qx "kcoro/$n" /proc/[0-9]*/comm
 fi
+# kretprobes keep their return addresses per task; kcoro must move them
+# with each coroutine's stack: every yield of the demo's workers (3 per
+# CPU, 8 yields each) returns through the probe, with no rethook WARNING.
+T=/sys/kernel/tracing
+mount -t tracefs nodev $T 2>/dev/null || true
+echo 'r:kcoro_yield_ret kcoro_yield' >> $T/kprobe_events
+echo 1 > $T/events/kprobes/kcoro_yield_ret/enable
 insmod kcoro_demo.ko
+echo 0 > $T/events/kprobes/kcoro_yield_ret/enable
+hits=$(grep -c kcoro_yield_ret: $T/trace)
+echo "kretprobe on kcoro_yield: $hits returns"
+[ "$hits" = $((24 * $(grep -c ^processor /proc/cpuinfo))) ]
+echo '-:kcoro_yield_ret' >> $T/kprobe_events
 dmesg | grep -q 'kcoro_demo: all coroutines joined'
 rmmod kcoro_demo
 rmmod kcoro
