@@ -496,24 +496,28 @@ static int kcoro_cpu_online(unsigned int cpu)
 }
 
 /*
- * Stop @rq's scheduler; returns its runnable coroutines, in order.
+ * Stopping @rq's scheduler takes two steps around an RCU grace period
+ * (kcoro_rq_stop()); the second returns its runnable coroutines, in order.
  *
  * Until the kthread has stopped, the run queue keeps accepting coroutines:
  * one of them may be between publishing PARKED and switching away, and
  * only this kthread may run it (see struct kcoro_rq).  Only then do
  * enqueues start moving coroutines elsewhere.
  */
-static struct kcoro *kcoro_rq_stop(struct kcoro_rq *rq)
+static void kcoro_rq_stop_begin(struct kcoro_rq *rq)
 {
-	struct kcoro *runnable;
-
 	/* No new coroutines are placed here. */
 	cpumask_clear_cpu(rq->cpu, &kcoro_online_mask);
 	if (rq->task)
 		kthread_stop(rq->task);
 	WRITE_ONCE(rq->online, false);
-	/* Enqueuers that still saw it online have queued and woken. */
-	synchronize_rcu();
+}
+
+/* After a grace period: enqueuers that still saw it online are done. */
+static struct kcoro *kcoro_rq_stop_end(struct kcoro_rq *rq)
+{
+	struct kcoro *runnable;
+
 	if (rq->task) {
 		put_task_struct(rq->task);
 		rq->task = NULL;
@@ -524,6 +528,13 @@ static struct kcoro *kcoro_rq_stop(struct kcoro_rq *rq)
 	rq->tail = NULL;
 	rq->nr_queued = 0;
 	return runnable;
+}
+
+static struct kcoro *kcoro_rq_stop(struct kcoro_rq *rq)
+{
+	kcoro_rq_stop_begin(rq);
+	synchronize_rcu();
+	return kcoro_rq_stop_end(rq);
 }
 
 /*
@@ -585,7 +596,11 @@ void kcoro_sched_exit(void)
 	cpus_read_lock();
 	cpuhp_remove_state_nocalls_cpuslocked(kcoro_hp_state);
 	for_each_possible_cpu(cpu)
-		left |= !!kcoro_rq_stop(kcoro_rq_of(cpu));
+		kcoro_rq_stop_begin(kcoro_rq_of(cpu));
+	/* One grace period for all CPUs. */
+	synchronize_rcu();
+	for_each_possible_cpu(cpu)
+		left |= !!kcoro_rq_stop_end(kcoro_rq_of(cpu));
 	cpus_read_unlock();
 	WARN_ON_ONCE(left);
 }
