@@ -88,7 +88,6 @@ struct kcoro {
  * @head: first runnable coroutine (a singly linked FIFO through
  *	kcoro.rq_next); touched only by @task
  * @tail: last runnable coroutine
- * @nr_queued: length of the queue
  * @wakeups: coroutines made runnable by other tasks, other CPUs or
  *	interrupts; lock-free, drained into the queue by @task
  * @online: enqueues go to this run queue (read under RCU); cleared only
@@ -111,7 +110,6 @@ struct kcoro {
 struct kcoro_rq {
 	struct kcoro *head;
 	struct kcoro *tail;
-	unsigned int nr_queued;
 	struct llist_head wakeups;
 	bool online;
 	unsigned int budget;

@@ -58,7 +58,6 @@ static __always_inline void kcoro_push_tail(struct kcoro_rq *rq,
 	else
 		rq->head = co;
 	rq->tail = co;
-	rq->nr_queued++;
 }
 
 static __always_inline void kcoro_push_head(struct kcoro_rq *rq,
@@ -68,7 +67,6 @@ static __always_inline void kcoro_push_head(struct kcoro_rq *rq,
 	rq->head = co;
 	if (!rq->tail)
 		rq->tail = co;
-	rq->nr_queued++;
 }
 
 /*
@@ -154,7 +152,6 @@ static __always_inline struct kcoro *kcoro_pop(struct kcoro_rq *rq)
 		rq->head = co->rq_next;
 		if (!rq->head)
 			rq->tail = NULL;
-		rq->nr_queued--;
 	}
 	return co;
 }
@@ -526,7 +523,6 @@ static struct kcoro *kcoro_rq_stop_end(struct kcoro_rq *rq)
 	runnable = rq->head;
 	rq->head = NULL;
 	rq->tail = NULL;
-	rq->nr_queued = 0;
 	return runnable;
 }
 
