@@ -19,6 +19,7 @@
  * its own cancellation (timeout, signal, kcoro_cancel()) when it wakes.
  */
 #include <linux/atomic.h>
+#include <linux/jiffies.h>
 #include <linux/kcoro.h>
 #include <linux/kcoro_chan.h>
 #include <linux/moduleparam.h>
@@ -566,15 +567,37 @@ static void kc_inc_completed_eb(struct kcoro_chan *ch, u64 n)
  * as cleaned (which may remove its segment) while an expandBuffer that
  * covers it is still running.
  */
+/* How long a cancelled receiver waits for its expandBuffer to start. */
+#define KC_EB_START_WAIT	(HZ / 50 + 1)
+
+static void kc_expand_buffer(struct kcoro_chan *ch);
+
 static void kc_wait_eb_completion(struct kcoro_chan *ch, u64 global)
 {
 	unsigned int n;
 	u64 b, v;
 
+	unsigned long deadline = jiffies + KC_EB_START_WAIT;
+
 	if (ch->rendezvous_or_unlimited)
 		return;
-	while (kc_buffer_end_counter(ch) <= global)
+	/*
+	 * Wait for the expandBuffer covering @global to start.  Stress runs
+	 * (segment size 1, capacity 1, cancellations) showed rare cases
+	 * where none ever comes, and this spin runs with preemption off:
+	 * after a short while, start one ourselves.  At worst the buffer
+	 * gains a cell; never a hang.  Cause still open (channels.rst).
+	 */
+	while (kc_buffer_end_counter(ch) <= global) {
+		if (time_after(jiffies, deadline)) {
+			pr_warn_once("kcoro: no expandBuffer for cell %llu, starting one\n",
+				     global);
+			kc_expand_buffer(ch);
+			deadline = jiffies + KC_EB_START_WAIT;
+			continue;
+		}
 		cpu_relax();
+	}
 	/* Acquire: bufferEnd, then completed, then bufferEnd again (G-4). */
 	for (n = READ_ONCE(chan_eb_wait_iterations); n; n--) {
 		b = atomic64_read_acquire(&ch->buffer_end);
