@@ -102,6 +102,10 @@ check: lint check-stock check-overflow check-debug check-kcsan
 	echo "make check: lint, stock, overflow, debug and kcsan VM legs and KUnit cases:"; \
 	echo "$$pass"
 
+# Userspace: libkcoro, kselftests, demo and benchmark programs.
+-include $(TOP)/tools/userspace.mk
+-include $(TOP)/tools/bench/bench.mk
+
 bench: stock-build
 	$(VM)/kcoro-vm -k $$($(VM)/stock-kernel.sh image) -t $(VM_TIMEOUT) \
 		-s $(TOP)/tools/testing/vm/bench.sh -o $(OUT)/bench.log \

@@ -24,6 +24,7 @@
 #include <linux/kcoro_chan.h>
 #include <linux/moduleparam.h>
 #include <linux/percpu.h>
+#include <linux/poll.h>
 #include <linux/preempt.h>
 #include <linux/rcupdate.h>
 #include <linux/refcount.h>
@@ -173,6 +174,9 @@ struct kcoro_chan {
 	raw_spinlock_t lock;		/* segment unlinking: remove, reclaim */
 	struct kc_segment *first;	/* oldest segment still linked */
 	struct kc_segment *spare;	/* preallocated segment */
+	kcoro_chan_release_fn release;
+	bool polled;			/* kcoro_chan_poll() was used: wake poll_wq */
+	struct wait_queue_head poll_wq;
 };
 
 static atomic_long_t kc_nr_channels;
@@ -256,6 +260,24 @@ static void kc_undelivered(struct kcoro_chan *ch, void *elem)
 {
 	if (ch->undelivered)
 		ch->undelivered(ch, elem, ch->undelivered_ctx);
+}
+
+/*
+ * Readiness may have changed: wake pollers.  Channels nobody ever polled
+ * pay one load; the others a barrier, paired with the one in
+ * kcoro_chan_poll() (the wq_has_sleeper() protocol).
+ */
+static void kc_poll_wake_slow(struct kcoro_chan *ch)
+{
+	if (wq_has_sleeper(&ch->poll_wq))
+		wake_up_interruptible_poll(&ch->poll_wq, EPOLLIN | EPOLLRDNORM |
+					   EPOLLOUT | EPOLLWRNORM);
+}
+
+static __always_inline void kc_poll_wake(struct kcoro_chan *ch)
+{
+	if (unlikely(READ_ONCE(ch->polled)))
+		kc_poll_wake_slow(ch);
 }
 
 /*
@@ -1582,6 +1604,7 @@ static bool kc_close_or_cancel(struct kcoro_chan *ch, bool cancel)
 	}
 	kc_complete_close_or_cancel(ch);
 	kc_op_end();
+	kc_poll_wake(ch);
 	return by_us;
 }
 
@@ -1652,6 +1675,7 @@ static int kc_waiter_try_cancel(struct kcoro_chan *ch, struct kc_waiter *w,
 	kc_op_begin();
 	kc_waiter_cancel_cell(ch, w);
 	kc_op_end();
+	kc_poll_wake(ch);
 	return KC_W_CANCELLED;
 }
 
@@ -1751,6 +1775,7 @@ static int kc_send(struct kcoro_chan *ch, void *elem, ktime_t deadline)
 
 	kc_waiter_init(&w, true);
 	ret = kc_send_submit(ch, elem, &w);
+	kc_poll_wake(ch);
 	switch (ret) {
 	case KC_SENT:
 		return 0;
@@ -1836,6 +1861,7 @@ int kcoro_chan_try_send(struct kcoro_chan *ch, void *elem)
 		}
 	}
 	kc_op_end();
+	kc_poll_wake(ch);
 	switch (ret) {
 	case KC_SENT:
 		return 0;
@@ -1873,6 +1899,7 @@ static int kc_recv(struct kcoro_chan *ch, void **elem, ktime_t deadline)
 
 	kc_waiter_init(&w, false);
 	ret = kc_recv_submit(ch, elem, &w);
+	kc_poll_wake(ch);
 	switch (ret) {
 	case KC_RCV_ELEMENT:
 		return 0;
@@ -1955,6 +1982,8 @@ int kcoro_chan_try_recv(struct kcoro_chan *ch, void **elem)
 		}
 	}
 	kc_op_end();
+	if (!ret)
+		kc_poll_wake(ch);
 	return ret;
 }
 EXPORT_SYMBOL_GPL(kcoro_chan_try_recv);
@@ -2002,6 +2031,7 @@ int kcoro_chan_send_async(struct kcoro_chan *ch, void *elem,
 
 	kc_async_init(a, true);
 	ret = kc_send_submit(ch, elem, kc_async_waiter(a));
+	kc_poll_wake(ch);
 	switch (ret) {
 	case KC_SENT:
 		return 0;
@@ -2038,6 +2068,7 @@ int kcoro_chan_recv_async(struct kcoro_chan *ch, struct kcoro_chan_async *a,
 
 	kc_async_init(a, false);
 	ret = kc_recv_submit(ch, elem, kc_async_waiter(a));
+	kc_poll_wake(ch);
 	switch (ret) {
 	case KC_RCV_ELEMENT:
 		return 0;
@@ -2146,6 +2177,114 @@ bool kcoro_chan_is_closed_for_recv(struct kcoro_chan *ch)
 EXPORT_SYMBOL_GPL(kcoro_chan_is_closed_for_recv);
 
 /**
+ * kcoro_chan_poll() - poll readiness of a channel, for a file's ->poll
+ * @ch: the channel
+ * @file: the file being polled
+ * @pt: the poll table, as passed to ->poll
+ *
+ * Readable (EPOLLIN | EPOLLRDNORM) when a receive would not wait: an
+ * element is buffered or a sender is suspended, or the channel is closed
+ * (with EPOLLHUP once it is closed and drained, or cancelled).  Writable
+ * (EPOLLOUT | EPOLLWRNORM) when a send would not wait: there is room in
+ * the buffer or a receiver is suspended; with EPOLLERR once the channel is
+ * closed for sending.  Every operation that can change this wakes the
+ * pollers, whoever performs it.  Readiness is a hint, as for sockets: a
+ * non-blocking operation after it may still find -EAGAIN.
+ *
+ * Return: the event mask.
+ */
+__poll_t kcoro_chan_poll(struct kcoro_chan *ch, struct file *file,
+			 poll_table *pt)
+{
+	__poll_t mask = 0;
+	u64 word;
+
+	if (!READ_ONCE(ch->polled))
+		WRITE_ONCE(ch->polled, true);
+	poll_wait(file, &ch->poll_wq, pt);
+	/* Pairs with wq_has_sleeper() in kc_poll_wake_slow(). */
+	smp_mb();
+	kc_op_begin();
+	word = atomic64_read(&ch->senders);
+	if (kc_is_closed(ch, word, false)) {
+		mask |= EPOLLIN | EPOLLRDNORM | EPOLLOUT | EPOLLWRNORM | EPOLLERR;
+		if (kc_is_closed(ch, atomic64_read(&ch->senders), true))
+			mask |= EPOLLHUP;
+	} else {
+		if (kc_has_elements(ch))
+			mask |= EPOLLIN | EPOLLRDNORM;
+		if (ch->drop_oldest || ch->drop_latest ||
+		    !kc_should_send_suspend(ch, atomic64_read(&ch->senders)))
+			mask |= EPOLLOUT | EPOLLWRNORM;
+	}
+	kc_op_end();
+	return mask;
+}
+EXPORT_SYMBOL_GPL(kcoro_chan_poll);
+
+/**
+ * kcoro_chan_send_deadline() - kcoro_chan_send() until an absolute time
+ * @ch: the channel
+ * @elem: the element
+ * @deadline: CLOCK_MONOTONIC time (ktime_get()) to give up at, or KTIME_MAX
+ *
+ * Return: as kcoro_chan_send_timeout().
+ */
+int kcoro_chan_send_deadline(struct kcoro_chan *ch, void *elem,
+			     ktime_t deadline)
+{
+	return kc_send(ch, elem, deadline);
+}
+EXPORT_SYMBOL_GPL(kcoro_chan_send_deadline);
+
+/**
+ * kcoro_chan_recv_deadline() - kcoro_chan_recv() until an absolute time
+ * @ch: the channel
+ * @elem: where the element is stored
+ * @deadline: CLOCK_MONOTONIC time (ktime_get()) to give up at, or KTIME_MAX
+ *
+ * Return: as kcoro_chan_recv_timeout().
+ */
+int kcoro_chan_recv_deadline(struct kcoro_chan *ch, void **elem,
+			     ktime_t deadline)
+{
+	return kc_recv(ch, elem, deadline);
+}
+EXPORT_SYMBOL_GPL(kcoro_chan_recv_deadline);
+
+/* The undelivered hook's context, for the /dev/kcoro layer. */
+void *kcoro_chan_ctx(struct kcoro_chan *ch)
+{
+	return ch->undelivered_ctx;
+}
+
+/**
+ * kcoro_chan_get_snapshot() - a snapshot of one channel's state
+ * @ch: the channel
+ * @info: filled in
+ */
+void kcoro_chan_get_snapshot(struct kcoro_chan *ch,
+			     struct kcoro_chan_snapshot *info)
+{
+	u64 word, s, r;
+
+	kc_op_begin();
+	word = atomic64_read(&ch->senders);
+	r = kc_receivers_counter(ch);
+	s = word & KC_SENDERS_MASK;
+	if (kc_is_closed(ch, word, false))
+		info->state = READ_ONCE(ch->close_cause) == -ECANCELED ?
+			      KCORO_CHAN_STATE_CANCELLED : KCORO_CHAN_STATE_CLOSED;
+	else
+		info->state = KCORO_CHAN_STATE_OPEN;
+	kc_op_end();
+	info->pending = info->state != KCORO_CHAN_STATE_CANCELLED && s > r ?
+			s - r : 0;
+	info->ctx = ch->undelivered_ctx;
+}
+EXPORT_SYMBOL_GPL(kcoro_chan_get_snapshot);
+
+/**
  * kcoro_chan_create() - create a channel
  * @attr: parameters, or NULL for a rendezvous channel
  *
@@ -2178,6 +2317,8 @@ struct kcoro_chan *kcoro_chan_create(const struct kcoro_chan_attr *attr)
 	ch->seg_size = seg_size;
 	ch->undelivered = attr->undelivered;
 	ch->undelivered_ctx = attr->undelivered_ctx;
+	ch->release = attr->release;
+	init_waitqueue_head(&ch->poll_wq);
 	refcount_set(&ch->ref, 1);
 	raw_spin_lock_init(&ch->lock);
 
@@ -2251,6 +2392,8 @@ void kcoro_chan_put(struct kcoro_chan *ch)
 	if (ch->spare)
 		atomic_long_dec(&kc_nr_segments);
 	kfree(ch->spare);
+	if (ch->release)
+		ch->release(ch, ch->undelivered_ctx);
 	kfree(ch);
 	atomic_long_dec(&kc_nr_channels);
 }

@@ -525,10 +525,15 @@ static int __init kcoro_init(void)
 	ret = kcoro_sched_init();
 	if (ret)
 		goto err_cache;
+	ret = kcoro_dev_init();
+	if (ret)
+		goto err_sched;
 	pr_info("kcoro: ready, %u scheduler(s), %lu-byte stacks\n",
 		num_online_cpus(), THREAD_SIZE);
 	return 0;
 
+err_sched:
+	kcoro_sched_exit();
 err_cache:
 	kmem_cache_destroy(kcoro_cachep);
 	return ret;
@@ -539,6 +544,7 @@ static void __exit kcoro_exit_module(void)
 	struct kcoro_stats stats;
 	long live;
 
+	kcoro_dev_exit();
 	kcoro_sched_exit();
 	kcoro_stack_cache_drain();
 	/* Channel segments are freed by RCU callbacks in this module. */

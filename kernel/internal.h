@@ -6,6 +6,7 @@
 #define _KCORO_INTERNAL_H
 
 #include <linux/kcoro.h>
+#include <linux/kcoro_chan.h>
 #include <linux/hrtimer.h>
 #include <linux/list.h>
 #include <linux/llist.h>
@@ -192,6 +193,13 @@ int kcoro_pick_cpu(int cpu);
 int kcoro_sched_init(void);
 void kcoro_sched_exit(void);
 u64 kcoro_sched_switches(void);
+
+/* chan.c */
+void *kcoro_chan_ctx(struct kcoro_chan *ch);
+
+/* dev.c */
+int kcoro_dev_init(void);
+void kcoro_dev_exit(void);
 
 /* stack.c */
 void *kcoro_stack_alloc(void);

@@ -18,6 +18,7 @@
 
 #include <linux/types.h>
 #include <linux/ktime.h>
+#include <linux/poll.h>
 
 struct kcoro_chan;
 
@@ -60,13 +61,26 @@ typedef void (*kcoro_chan_undelivered_fn)(struct kcoro_chan *ch, void *elem,
 					  void *ctx);
 
 /**
+ * typedef kcoro_chan_release_fn - called when a channel is freed
+ * @ch: the channel, after its last reference was dropped and every
+ *	remaining element went to the undelivered hook; only its address
+ *	is meaningful now
+ * @ctx: kcoro_chan_attr.undelivered_ctx
+ *
+ * Lets the owner of @ctx free it once no hook can run any more.  May
+ * sleep if the kcoro_chan_put() that freed the channel may.
+ */
+typedef void (*kcoro_chan_release_fn)(struct kcoro_chan *ch, void *ctx);
+
+/**
  * struct kcoro_chan_attr - channel parameters
  * @capacity: %KCORO_CHAN_RENDEZVOUS, a buffer size > 0,
  *	%KCORO_CHAN_UNLIMITED or %KCORO_CHAN_CONFLATED
  * @overflow: the &enum kcoro_chan_overflow policy (conflated channels are
  *	DROP_OLDEST by definition)
  * @undelivered: optional undelivered-element hook
- * @undelivered_ctx: passed to @undelivered
+ * @undelivered_ctx: passed to @undelivered and @release
+ * @release: optional, called once the channel is freed
  * @flags: must be zero
  * @segment_size: cells per segment, 0 for the default (32); a test knob:
  *	Kotlin's stress tests shrink segments to 1 or 2 cells to hit races
@@ -76,6 +90,7 @@ struct kcoro_chan_attr {
 	enum kcoro_chan_overflow overflow;
 	kcoro_chan_undelivered_fn undelivered;
 	void *undelivered_ctx;
+	kcoro_chan_release_fn release;
 	unsigned int flags;
 	unsigned int segment_size;
 };
@@ -90,6 +105,12 @@ int kcoro_chan_try_send(struct kcoro_chan *ch, void *elem);
 int kcoro_chan_recv(struct kcoro_chan *ch, void **elem);
 int kcoro_chan_recv_timeout(struct kcoro_chan *ch, void **elem, s64 timeout_ns);
 int kcoro_chan_try_recv(struct kcoro_chan *ch, void **elem);
+int kcoro_chan_send_deadline(struct kcoro_chan *ch, void *elem,
+			     ktime_t deadline);
+int kcoro_chan_recv_deadline(struct kcoro_chan *ch, void **elem,
+			     ktime_t deadline);
+__poll_t kcoro_chan_poll(struct kcoro_chan *ch, struct file *file,
+			 poll_table *pt);
 
 struct kcoro_chan_async;
 
@@ -138,5 +159,52 @@ struct kcoro_chan_stats {
 };
 
 void kcoro_chan_get_stats(struct kcoro_chan_stats *stats);
+
+/* kcoro_chan_snapshot.state */
+enum {
+	KCORO_CHAN_STATE_OPEN,
+	KCORO_CHAN_STATE_CLOSED,	/* closed for send; receivers drain */
+	KCORO_CHAN_STATE_CANCELLED,	/* cancelled: nothing left to receive */
+};
+
+/**
+ * struct kcoro_chan_snapshot - one channel's state
+ * @state: KCORO_CHAN_STATE_*
+ * @pending: sends not yet matched by receives (buffered elements and
+ *	suspended senders, cells of cancelled senders included): a hint
+ * @ctx: kcoro_chan_attr.undelivered_ctx
+ */
+struct kcoro_chan_snapshot {
+	int state;
+	u64 pending;
+	void *ctx;
+};
+
+void kcoro_chan_get_snapshot(struct kcoro_chan *ch,
+			     struct kcoro_chan_snapshot *info);
+
+/*
+ * Channels of /dev/kcoro file descriptors carry messages: each element is
+ * a struct kcoro_mbuf, allocated with kcoro_mbuf_alloc() for that channel
+ * and freed by whoever receives it.
+ */
+
+/**
+ * struct kcoro_mbuf - a message of a channel created through /dev/kcoro
+ * @len: bytes in @data
+ * @data: the message
+ */
+struct kcoro_mbuf {
+	u32 len;
+	/* private: */
+	u32 __pad;
+	void *user;
+	/* public: */
+	u8 data[] __aligned(8);
+};
+
+struct kcoro_chan *kcoro_chan_fdget(int fd);
+struct kcoro_mbuf *kcoro_mbuf_alloc(struct kcoro_chan *ch, size_t len);
+void kcoro_mbuf_free(struct kcoro_mbuf *m);
 
 #endif /* _LINUX_KCORO_CHAN_H */

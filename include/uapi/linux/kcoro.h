@@ -1,0 +1,217 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * kcoro userspace ABI: /dev/kcoro and channel file descriptors.
+ *
+ * Open /dev/kcoro and create channels with KCORO_IOC_CHAN_CREATE; each
+ * channel is a file descriptor (anon inode "[kcoro-chan]") carrying
+ * messages of 0 to max_msg_size bytes, each received exactly once.
+ * Channel fds are shared like any fd (fork, SCM_RIGHTS) and with kernel
+ * coroutines.  See Documentation/kcoro/abi.rst.
+ *
+ * Rules of every struct here: fixed layout with explicit padding, the same
+ * on 32-bit and 64-bit userspace; pointers are __u64; reserved fields and
+ * unknown flags must be zero (-EINVAL).  Structs that start with a size
+ * field may grow: the kernel accepts any size from the first published one
+ * (KCORO_*_SIZE_VER0) upwards, provided the bytes it does not know are
+ * zero (-E2BIG otherwise).
+ */
+#ifndef _UAPI_LINUX_KCORO_H
+#define _UAPI_LINUX_KCORO_H
+
+#include <linux/ioctl.h>
+#include <linux/types.h>
+
+#define KCORO_DEVICE		"/dev/kcoro"
+
+/* kcoro_chan_create.capacity */
+#define KCORO_CAP_RENDEZVOUS	0	/* a send waits for its receiver */
+#define KCORO_CAP_UNLIMITED	(-1)	/* sends never wait */
+#define KCORO_CAP_CONFLATED	(-2)	/* one slot; a send replaces it */
+
+/* kcoro_chan_create.overflow: what a send does when the buffer is full */
+#define KCORO_OVERFLOW_SUSPEND		0	/* wait for room */
+#define KCORO_OVERFLOW_DROP_OLDEST	1	/* drop the oldest buffered message */
+#define KCORO_OVERFLOW_DROP_LATEST	2	/* drop the message being sent */
+
+/* kcoro_chan_create.flags */
+#define KCORO_CHAN_CLOEXEC	(1U << 0)	/* O_CLOEXEC on the new fd */
+#define KCORO_CHAN_NONBLOCK	(1U << 1)	/* O_NONBLOCK on the new file */
+
+/**
+ * struct kcoro_chan_create - KCORO_IOC_CHAN_CREATE argument
+ * @size: sizeof(struct kcoro_chan_create) as the caller knows it
+ * @flags: KCORO_CHAN_* flags
+ * @capacity: KCORO_CAP_RENDEZVOUS, a buffer size (1 to 2^31 - 1),
+ *	KCORO_CAP_UNLIMITED or KCORO_CAP_CONFLATED
+ * @overflow: KCORO_OVERFLOW_* (must be SUSPEND for rendezvous and
+ *	conflated channels)
+ * @max_msg_size: largest message in bytes, 1 to the module parameter
+ *	max_msg_size (default 65536); 0 selects 4096
+ * @reserved: must be zero
+ *
+ * Return (ioctl): the new channel fd.
+ */
+struct kcoro_chan_create {
+	__u32 size;
+	__u32 flags;
+	__s64 capacity;
+	__u32 overflow;
+	__u32 max_msg_size;
+	__u64 reserved[4];
+};
+
+#define KCORO_CHAN_CREATE_SIZE_VER0	56
+
+/* kcoro_msg.flags and kcoro_batch.flags */
+#define KCORO_MSG_NONBLOCK	(1U << 0)	/* never wait (also O_NONBLOCK) */
+#define KCORO_MSG_TIMEOUT	(1U << 1)	/* wait at most timeout_ns */
+#define KCORO_MSG_ABSTIME	(1U << 2)	/* timeout_ns is a CLOCK_MONOTONIC time */
+
+/**
+ * struct kcoro_msg - one message, for KCORO_IOC_SEND and KCORO_IOC_RECV
+ * @buf: pointer to the message (send) or to the buffer (receive)
+ * @len: send: the message length; receive: the buffer size, and on
+ *	return the message's full length (truncation when > buffer size)
+ * @flags: KCORO_MSG_* flags
+ * @timeout_ns: with KCORO_MSG_TIMEOUT, how long to wait (relative), or
+ *	with KCORO_MSG_ABSTIME too, until when (CLOCK_MONOTONIC)
+ * @reserved: must be zero
+ *
+ * Return (ioctl): 0 for a send; for a receive the message's full length
+ * (also stored in @len); at most the buffer size was copied.
+ */
+struct kcoro_msg {
+	__u64 buf;
+	__u32 len;
+	__u32 flags;
+	__s64 timeout_ns;
+	__u64 reserved;
+};
+
+/**
+ * struct kcoro_iov - one message of a batch
+ * @buf: pointer to the message or buffer
+ * @len: as kcoro_msg.len
+ * @reserved: must be zero
+ */
+struct kcoro_iov {
+	__u64 buf;
+	__u32 len;
+	__u32 reserved;
+};
+
+/* kcoro_batch.flags, besides the KCORO_MSG_* ones */
+#define KCORO_BATCH_WAITALL	(1U << 8)	/* wait for every message, not only the first */
+
+/* Largest kcoro_batch.count */
+#define KCORO_BATCH_MAX		1024
+
+/**
+ * struct kcoro_batch - KCORO_IOC_SEND_BATCH and KCORO_IOC_RECV_BATCH
+ * @iov: pointer to an array of @count struct kcoro_iov
+ * @count: messages to send or buffers to fill, 1 to KCORO_BATCH_MAX
+ * @flags: KCORO_MSG_* and KCORO_BATCH_* flags
+ * @timeout_ns: as kcoro_msg.timeout_ns, for the whole batch
+ * @reserved: must be zero
+ *
+ * Waits (within @flags) for the first message; the others go only as far
+ * as they can without waiting, unless KCORO_BATCH_WAITALL.
+ *
+ * Return (ioctl): how many messages completed, in order (receive: each
+ * iov's len is updated); an error only when none did.
+ */
+struct kcoro_batch {
+	__u64 iov;
+	__u32 count;
+	__u32 flags;
+	__s64 timeout_ns;
+	__u64 reserved;
+};
+
+/* kcoro_chan_info.state */
+#define KCORO_STATE_OPEN	0
+#define KCORO_STATE_CLOSED	1	/* no more sends; receivers drain */
+#define KCORO_STATE_CANCELLED	2	/* closed and emptied */
+
+/**
+ * struct kcoro_chan_info - KCORO_IOC_CHAN_INFO result
+ * @size: set by the caller to its sizeof; the kernel writes at most that
+ * @state: KCORO_STATE_*
+ * @capacity: as created
+ * @overflow: as created
+ * @max_msg_size: as created
+ * @buffered: messages sent and not yet received (suspended senders
+ *	included; a snapshot)
+ * @sent: messages handed to the channel
+ * @received: messages received
+ * @undelivered: messages that will never be received (dropped by an
+ *	overflow policy, by cancel, or by a failed receive copy)
+ */
+struct kcoro_chan_info {
+	__u32 size;
+	__u32 state;
+	__s64 capacity;
+	__u32 overflow;
+	__u32 max_msg_size;
+	__u64 buffered;
+	__u64 sent;
+	__u64 received;
+	__u64 undelivered;
+};
+
+#define KCORO_CHAN_INFO_SIZE_VER0	56
+
+/* kcoro_service_create.op: what the kernel coroutines do with a request */
+#define KCORO_SERVICE_ECHO	0	/* reply with the request */
+#define KCORO_SERVICE_CHECKSUM	1	/* reply with request + its 32-bit crc32c (le) */
+
+/**
+ * struct kcoro_service_create - KCORO_IOC_SERVICE_CREATE argument
+ * @size: sizeof(struct kcoro_service_create) as the caller knows it
+ * @flags: KCORO_CHAN_CLOEXEC, KCORO_CHAN_NONBLOCK (both fds)
+ * @op: KCORO_SERVICE_*
+ * @workers: kernel coroutines serving requests, 1 to 1024
+ * @capacity: capacity of both channels (as kcoro_chan_create.capacity,
+ *	CONFLATED excluded)
+ * @max_msg_size: of the request channel (the reply channel has 4 more)
+ * @req_fd: out: the request channel (send requests here)
+ * @rep_fd: out: the reply channel (receive replies here)
+ * @reserved: must be zero
+ *
+ * The kernel coroutines receive on the request channel and send a reply
+ * for each request on the reply channel.  When the request channel is
+ * closed and drained they close the reply channel and end; if the reply
+ * channel is cancelled they cancel the request channel and end.
+ *
+ * Return (ioctl): 0.
+ */
+struct kcoro_service_create {
+	__u32 size;
+	__u32 flags;
+	__u32 op;
+	__u32 workers;
+	__s64 capacity;
+	__u32 max_msg_size;
+	__s32 req_fd;
+	__s32 rep_fd;
+	__u32 reserved[3];
+};
+
+#define KCORO_SERVICE_CREATE_SIZE_VER0	48
+
+#define KCORO_IOC_MAGIC		0xC0
+
+/* on /dev/kcoro */
+#define KCORO_IOC_CHAN_CREATE	_IOW(KCORO_IOC_MAGIC, 0x40, struct kcoro_chan_create)
+#define KCORO_IOC_SERVICE_CREATE _IOWR(KCORO_IOC_MAGIC, 0x41, struct kcoro_service_create)
+
+/* on a channel fd */
+#define KCORO_IOC_SEND		_IOWR(KCORO_IOC_MAGIC, 0x50, struct kcoro_msg)
+#define KCORO_IOC_RECV		_IOWR(KCORO_IOC_MAGIC, 0x51, struct kcoro_msg)
+#define KCORO_IOC_SEND_BATCH	_IOWR(KCORO_IOC_MAGIC, 0x52, struct kcoro_batch)
+#define KCORO_IOC_RECV_BATCH	_IOWR(KCORO_IOC_MAGIC, 0x53, struct kcoro_batch)
+#define KCORO_IOC_CLOSE		_IO(KCORO_IOC_MAGIC, 0x54)
+#define KCORO_IOC_CANCEL	_IO(KCORO_IOC_MAGIC, 0x55)
+#define KCORO_IOC_CHAN_INFO	_IOWR(KCORO_IOC_MAGIC, 0x56, struct kcoro_chan_info)
+
+#endif /* _UAPI_LINUX_KCORO_H */

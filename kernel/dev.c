@@ -1,0 +1,968 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * kcoro userspace ABI: the /dev/kcoro misc device and channel files.
+ *
+ * A channel created through /dev/kcoro is an ordinary kcoro channel whose
+ * elements are struct kcoro_mbuf messages, wrapped in an anon-inode file.
+ * The file holds one channel reference; kernel code reaches the same
+ * channel with kcoro_chan_fdget().  Messages are charged to the memory
+ * cgroup of the task that allocates them (__GFP_ACCOUNT) and, for the
+ * per-user limit, to the user that created the channel.
+ *
+ * See include/uapi/linux/kcoro.h and Documentation/kcoro/uapi.rst.
+ */
+
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/anon_inodes.h>
+#include <linux/compat.h>
+#include <linux/cred.h>
+#include <linux/file.h>
+#include <linux/fs.h>
+#include <linux/hashtable.h>
+#include <linux/kcoro.h>
+#include <linux/kcoro_chan.h>
+#include <linux/miscdevice.h>
+#include <linux/module.h>
+#include <linux/pagemap.h>
+#include <linux/poll.h>
+#include <linux/sched/signal.h>
+#include <linux/seq_file.h>
+#include <linux/sizes.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+#include <uapi/linux/kcoro.h>
+
+#include "internal.h"
+
+#define KC_MSG_SIZE_DEFAULT	4096
+#define KC_MSG_SIZE_LIMIT	SZ_1M
+#define KC_SERVICE_WORKERS_MAX	1024
+#define KC_CRC_SIZE		4
+
+static unsigned int max_msg_size = 65536;
+module_param(max_msg_size, uint, 0644);
+MODULE_PARM_DESC(max_msg_size,
+		 "largest max_msg_size a channel may be created with (bytes, at most 1 MiB)");
+
+static unsigned int max_user_channels = 1024;
+module_param(max_user_channels, uint, 0644);
+MODULE_PARM_DESC(max_user_channels, "channels one user may have alive");
+
+static unsigned long max_user_bytes = 64UL << 20;
+module_param(max_user_bytes, ulong, 0644);
+MODULE_PARM_DESC(max_user_bytes,
+		 "bytes of messages in flight on the channels of one user");
+
+/**
+ * struct kc_user - per-user accounting
+ * @node: in kc_users, keyed by @uid
+ * @uid: the real uid of the creator of the channels
+ * @ref: one per channel and per message in flight
+ * @channels: channels alive
+ * @bytes: bytes of messages allocated and not yet freed
+ */
+struct kc_user {
+	struct hlist_node node;
+	kuid_t uid;
+	refcount_t ref;
+	atomic_t channels;
+	atomic_long_t bytes;
+};
+
+static DEFINE_HASHTABLE(kc_users, 6);
+static DEFINE_SPINLOCK(kc_users_lock);
+
+/**
+ * struct kc_uchan - what /dev/kcoro adds to a channel
+ * @ch: the channel (this lives exactly as long as it)
+ * @user: the creator's accounting
+ * @capacity: as created (uapi encoding)
+ * @overflow: as created
+ * @max_msg: largest message
+ * @cancel_on_release: the last file going away cancels rather than
+ *	closes the channel (a reply channel nobody can read any more)
+ * @sent: messages handed over by sends through the file or the service
+ * @received: messages received through the file or the service
+ * @undelivered: messages that went to the undelivered hook, or were lost
+ *	to a faulting receive copy
+ */
+struct kc_uchan {
+	struct kcoro_chan *ch;
+	struct kc_user *user;
+	s64 capacity;
+	u32 overflow;
+	u32 max_msg;
+	bool cancel_on_release;
+	atomic64_t sent;
+	atomic64_t received;
+	atomic64_t undelivered;
+};
+
+static const struct file_operations kc_chan_fops;
+
+/* ---------------------------------------------------------------- */
+/* users and messages                                                */
+
+static struct kc_user *kc_user_get(kuid_t uid)
+{
+	struct kc_user *u, *fresh;
+	u32 key = __kuid_val(uid);
+
+	fresh = kzalloc(sizeof(*fresh), GFP_KERNEL_ACCOUNT);
+	spin_lock(&kc_users_lock);
+	hash_for_each_possible(kc_users, u, node, key) {
+		if (uid_eq(u->uid, uid) && refcount_inc_not_zero(&u->ref)) {
+			spin_unlock(&kc_users_lock);
+			kfree(fresh);
+			return u;
+		}
+	}
+	u = fresh;
+	if (u) {
+		u->uid = uid;
+		refcount_set(&u->ref, 1);
+		hash_add(kc_users, &u->node, key);
+	}
+	spin_unlock(&kc_users_lock);
+	return u;
+}
+
+/*
+ * A lookup that finds @u at zero skips it (refcount_inc_not_zero() under
+ * the lock), so it can be unhashed after the count dropped.
+ */
+static void kc_user_put(struct kc_user *u)
+{
+	if (refcount_dec_and_test(&u->ref)) {
+		spin_lock(&kc_users_lock);
+		hash_del(&u->node);
+		spin_unlock(&kc_users_lock);
+		kfree(u);
+	}
+}
+
+static struct kcoro_mbuf *kc_mbuf_new(struct kc_uchan *uc, size_t len)
+{
+	struct kc_user *u = uc->user;
+	struct kcoro_mbuf *m;
+
+	if (len > uc->max_msg)
+		return ERR_PTR(-EMSGSIZE);
+	if (atomic_long_add_return(len, &u->bytes) > READ_ONCE(max_user_bytes)) {
+		atomic_long_sub(len, &u->bytes);
+		return ERR_PTR(-ENOSPC);
+	}
+	m = kmalloc(struct_size(m, data, len), GFP_KERNEL_ACCOUNT | __GFP_NOWARN);
+	if (!m) {
+		atomic_long_sub(len, &u->bytes);
+		return ERR_PTR(-ENOMEM);
+	}
+	refcount_inc(&u->ref);
+	m->len = len;
+	m->user = u;
+	return m;
+}
+
+/**
+ * kcoro_mbuf_free() - free a message
+ * @m: a message from kcoro_mbuf_alloc() or received from a channel of a
+ *	/dev/kcoro file; NULL is allowed
+ *
+ * Any context that may call kfree().
+ */
+void kcoro_mbuf_free(struct kcoro_mbuf *m)
+{
+	struct kc_user *u;
+
+	if (!m)
+		return;
+	u = m->user;
+	atomic_long_sub(m->len, &u->bytes);
+	kfree(m);
+	kc_user_put(u);
+}
+EXPORT_SYMBOL_GPL(kcoro_mbuf_free);
+
+static struct kc_uchan *kc_uchan_of(struct kcoro_chan *ch)
+{
+	return kcoro_chan_ctx(ch);
+}
+
+/**
+ * kcoro_mbuf_alloc() - allocate a message for a /dev/kcoro channel
+ * @ch: a channel from kcoro_chan_fdget()
+ * @len: message length
+ *
+ * The message is charged to the current task's memory cgroup and to the
+ * per-user byte limit of the user that created @ch.  Fill @data, then
+ * send it on @ch (or on another channel of the same user); whoever
+ * receives it frees it with kcoro_mbuf_free().  May sleep.
+ *
+ * Return: the message, or ERR_PTR(-EMSGSIZE) when @len is above the
+ * channel's maximum, ERR_PTR(-ENOSPC) when the user's limit is reached,
+ * ERR_PTR(-ENOMEM).
+ */
+struct kcoro_mbuf *kcoro_mbuf_alloc(struct kcoro_chan *ch, size_t len)
+{
+	return kc_mbuf_new(kc_uchan_of(ch), len);
+}
+EXPORT_SYMBOL_GPL(kcoro_mbuf_alloc);
+
+/* ---------------------------------------------------------------- */
+/* channels                                                          */
+
+static void kc_uchan_undelivered(struct kcoro_chan *ch, void *elem, void *ctx)
+{
+	struct kc_uchan *uc = ctx;
+
+	atomic64_inc(&uc->undelivered);
+	kcoro_mbuf_free(elem);
+}
+
+static void kc_uchan_release(struct kcoro_chan *ch, void *ctx)
+{
+	struct kc_uchan *uc = ctx;
+
+	atomic_dec(&uc->user->channels);
+	kc_user_put(uc->user);
+	kfree(uc);
+}
+
+static struct kc_uchan *kc_uchan_create(s64 capacity, u32 overflow,
+					u32 max_msg)
+{
+	struct kcoro_chan_attr attr = {
+		.capacity = capacity,
+		.overflow = overflow,
+		.undelivered = kc_uchan_undelivered,
+		.release = kc_uchan_release,
+	};
+	struct kcoro_chan *ch;
+	struct kc_uchan *uc;
+	struct kc_user *u;
+	int ret = -ENOMEM;
+
+	u = kc_user_get(current_uid());
+	if (!u)
+		return ERR_PTR(-ENOMEM);
+	if (atomic_inc_return(&u->channels) > READ_ONCE(max_user_channels)) {
+		ret = -EMFILE;
+		goto err_count;
+	}
+	uc = kzalloc(sizeof(*uc), GFP_KERNEL_ACCOUNT);
+	if (!uc)
+		goto err_count;
+	uc->user = u;
+	uc->capacity = capacity;
+	uc->overflow = overflow;
+	uc->max_msg = max_msg;
+	attr.undelivered_ctx = uc;
+	ch = kcoro_chan_create(&attr);
+	if (IS_ERR(ch)) {
+		ret = PTR_ERR(ch);
+		kfree(uc);
+		goto err_count;
+	}
+	uc->ch = ch;
+	return uc;
+
+err_count:
+	atomic_dec(&u->channels);
+	kc_user_put(u);
+	return ERR_PTR(ret);
+}
+
+/* Give the channel's reference to a new file and install it as an fd. */
+static int kc_uchan_install(struct kc_uchan *uc, unsigned int flags,
+			    struct file **filep)
+{
+	struct file *file;
+	int fd;
+
+	fd = get_unused_fd_flags(O_RDWR | (flags & KCORO_CHAN_CLOEXEC ?
+					   O_CLOEXEC : 0));
+	if (fd < 0)
+		return fd;
+	file = anon_inode_getfile("[kcoro-chan]", &kc_chan_fops, uc->ch,
+				  O_RDWR | (flags & KCORO_CHAN_NONBLOCK ?
+					    O_NONBLOCK : 0));
+	if (IS_ERR(file)) {
+		put_unused_fd(fd);
+		return PTR_ERR(file);
+	}
+	*filep = file;
+	return fd;
+}
+
+static int kc_ioc_chan_create(void __user *uarg)
+{
+	struct kcoro_chan_create arg;
+	struct kc_uchan *uc;
+	struct file *file;
+	u32 usize;
+	int ret, fd;
+
+	if (get_user(usize, (u32 __user *)uarg))
+		return -EFAULT;
+	if (usize < KCORO_CHAN_CREATE_SIZE_VER0)
+		return -EINVAL;
+	ret = copy_struct_from_user(&arg, sizeof(arg), uarg, usize);
+	if (ret)
+		return ret;
+	if (arg.flags & ~(KCORO_CHAN_CLOEXEC | KCORO_CHAN_NONBLOCK) ||
+	    memchr_inv(arg.reserved, 0, sizeof(arg.reserved)) ||
+	    arg.capacity < KCORO_CAP_CONFLATED || arg.capacity > INT_MAX ||
+	    arg.overflow > KCORO_OVERFLOW_DROP_LATEST ||
+	    (arg.capacity <= KCORO_CAP_RENDEZVOUS &&
+	     arg.capacity != KCORO_CAP_UNLIMITED &&
+	     arg.overflow != KCORO_OVERFLOW_SUSPEND) ||
+	    arg.max_msg_size > min(READ_ONCE(max_msg_size), KC_MSG_SIZE_LIMIT))
+		return -EINVAL;
+	if (arg.capacity == KCORO_CAP_UNLIMITED &&
+	    arg.overflow != KCORO_OVERFLOW_SUSPEND)
+		return -EINVAL;
+	uc = kc_uchan_create(arg.capacity, arg.overflow,
+			     arg.max_msg_size ?: KC_MSG_SIZE_DEFAULT);
+	if (IS_ERR(uc))
+		return PTR_ERR(uc);
+	fd = kc_uchan_install(uc, arg.flags, &file);
+	if (fd < 0) {
+		kcoro_chan_put(uc->ch);
+		return fd;
+	}
+	fd_install(fd, file);
+	return fd;
+}
+
+/**
+ * kcoro_chan_fdget() - the channel behind a /dev/kcoro channel fd
+ * @fd: a file descriptor of the current task
+ *
+ * Lets kernel code (a coroutine, a driver) exchange messages with
+ * userspace: its elements are struct kcoro_mbuf (kcoro_mbuf_alloc(),
+ * kcoro_mbuf_free()).  Drop the reference with kcoro_chan_put().
+ *
+ * Return: the channel with a reference, or ERR_PTR(-EBADF) when @fd is
+ * not open, ERR_PTR(-EINVAL) when it is not a kcoro channel.
+ */
+struct kcoro_chan *kcoro_chan_fdget(int fd)
+{
+	struct kcoro_chan *ch;
+	struct file *file = fget(fd);
+
+	if (!file)
+		return ERR_PTR(-EBADF);
+	if (file->f_op != &kc_chan_fops) {
+		fput(file);
+		return ERR_PTR(-EINVAL);
+	}
+	ch = file->private_data;
+	kcoro_chan_get(ch);
+	fput(file);
+	return ch;
+}
+EXPORT_SYMBOL_GPL(kcoro_chan_fdget);
+
+/* ---------------------------------------------------------------- */
+/* send and receive                                                  */
+
+#define KC_MSG_FLAGS	(KCORO_MSG_NONBLOCK | KCORO_MSG_TIMEOUT | KCORO_MSG_ABSTIME)
+
+/*
+ * How an operation may wait: @nonblock, or until @deadline (KTIME_MAX for
+ * ever).  @restart: a signal restarts the call (no timeout, or an
+ * absolute one); a relative timeout returns -EINTR instead.
+ */
+struct kc_wait {
+	bool nonblock;
+	bool restart;
+	ktime_t deadline;
+};
+
+static int kc_wait_parse(struct file *file, u32 flags, s64 timeout_ns,
+			 struct kc_wait *w)
+{
+	if ((flags & KCORO_MSG_ABSTIME) && !(flags & KCORO_MSG_TIMEOUT))
+		return -EINVAL;
+	w->nonblock = (flags & KCORO_MSG_NONBLOCK) ||
+		      (file->f_flags & O_NONBLOCK);
+	w->restart = true;
+	w->deadline = KTIME_MAX;
+	if (flags & KCORO_MSG_TIMEOUT) {
+		if (timeout_ns < 0)
+			return -EINVAL;
+		if (flags & KCORO_MSG_ABSTIME) {
+			w->deadline = ns_to_ktime(timeout_ns);
+		} else {
+			w->restart = false;
+			w->deadline = ktime_add_safe(ktime_get(),
+						     ns_to_ktime(timeout_ns));
+		}
+	}
+	return 0;
+}
+
+static int kc_wait_errno(const struct kc_wait *w, int ret)
+{
+	if (ret == -EINTR && w->restart)
+		return -ERESTARTSYS;
+	return ret;
+}
+
+/* A wait that has already expired behaves like a non-blocking one. */
+static bool kc_wait_expired(const struct kc_wait *w)
+{
+	return w->deadline != KTIME_MAX &&
+	       ktime_compare(ktime_get(), w->deadline) >= 0;
+}
+
+static int kc_send_mbuf(struct kc_uchan *uc, struct kcoro_mbuf *m,
+			const struct kc_wait *w)
+{
+	int ret;
+
+	/*
+	 * Sends on unlimited channels and with drop policies never wait; a
+	 * dropped message must go to the undelivered hook, which only the
+	 * blocking send calls.
+	 */
+	if ((w->nonblock || kc_wait_expired(w)) &&
+	    uc->overflow == KCORO_OVERFLOW_SUSPEND &&
+	    uc->capacity != KCORO_CAP_UNLIMITED &&
+	    uc->capacity != KCORO_CAP_CONFLATED) {
+		ret = kcoro_chan_try_send(uc->ch, m);
+		if (ret) {
+			/* A failed try-send leaves the message with us. */
+			kcoro_mbuf_free(m);
+			if (ret == -EAGAIN && !w->nonblock)
+				ret = -ETIMEDOUT;
+		}
+	} else {
+		ret = kcoro_chan_send_deadline(uc->ch, m, w->deadline);
+	}
+	if (!ret)
+		atomic64_inc(&uc->sent);
+	return kc_wait_errno(w, ret);
+}
+
+static int kc_send_user(struct kc_uchan *uc, const void __user *buf,
+			size_t len, const struct kc_wait *w)
+{
+	struct kcoro_mbuf *m;
+
+	m = kc_mbuf_new(uc, len);
+	if (IS_ERR(m))
+		return PTR_ERR(m);
+	if (copy_from_user(m->data, buf, len)) {
+		kcoro_mbuf_free(m);
+		return -EFAULT;
+	}
+	return kc_send_mbuf(uc, m, w);
+}
+
+static int kc_recv_mbuf(struct kc_uchan *uc, struct kcoro_mbuf **mp,
+			const struct kc_wait *w)
+{
+	void *elem;
+	int ret;
+
+	if (w->nonblock || kc_wait_expired(w)) {
+		ret = kcoro_chan_try_recv(uc->ch, &elem);
+		if (ret == -EAGAIN && !w->nonblock)
+			ret = -ETIMEDOUT;
+	} else {
+		ret = kcoro_chan_recv_deadline(uc->ch, &elem, w->deadline);
+	}
+	if (ret)
+		return kc_wait_errno(w, ret);
+	atomic64_inc(&uc->received);
+	*mp = elem;
+	return 0;
+}
+
+/*
+ * Receive one message into @buf (@size bytes).  Returns the message's
+ * full length.  Faults on @buf are found before the message is taken when
+ * they can be; a copy that still faults loses the message (counted in
+ * undelivered).
+ */
+static ssize_t kc_recv_user(struct kc_uchan *uc, void __user *buf,
+			    size_t size, const struct kc_wait *w)
+{
+	struct kcoro_mbuf *m;
+	size_t n;
+	int ret;
+
+	n = min_t(size_t, size, uc->max_msg);
+	if (fault_in_writeable(buf, n))
+		return -EFAULT;
+	ret = kc_recv_mbuf(uc, &m, w);
+	if (ret)
+		return ret;
+	n = min_t(size_t, size, m->len);
+	if (copy_to_user(buf, m->data, n)) {
+		atomic64_dec(&uc->received);
+		atomic64_inc(&uc->undelivered);
+		kcoro_mbuf_free(m);
+		return -EFAULT;
+	}
+	n = m->len;
+	kcoro_mbuf_free(m);
+	return n;
+}
+
+static long kc_ioc_send(struct file *file, struct kc_uchan *uc,
+			struct kcoro_msg __user *uarg)
+{
+	struct kcoro_msg msg;
+	struct kc_wait w;
+	int ret;
+
+	if (copy_from_user(&msg, uarg, sizeof(msg)))
+		return -EFAULT;
+	if (msg.flags & ~KC_MSG_FLAGS || msg.reserved)
+		return -EINVAL;
+	ret = kc_wait_parse(file, msg.flags, msg.timeout_ns, &w);
+	if (ret)
+		return ret;
+	return kc_send_user(uc, u64_to_user_ptr(msg.buf), msg.len, &w);
+}
+
+static long kc_ioc_recv(struct file *file, struct kc_uchan *uc,
+			struct kcoro_msg __user *uarg)
+{
+	struct kcoro_msg msg;
+	struct kc_wait w;
+	ssize_t ret;
+
+	if (copy_from_user(&msg, uarg, sizeof(msg)))
+		return -EFAULT;
+	if (msg.flags & ~KC_MSG_FLAGS || msg.reserved)
+		return -EINVAL;
+	ret = kc_wait_parse(file, msg.flags, msg.timeout_ns, &w);
+	if (ret)
+		return ret;
+	ret = kc_recv_user(uc, u64_to_user_ptr(msg.buf), msg.len, &w);
+	if (ret >= 0 && put_user((u32)ret, &uarg->len))
+		return -EFAULT;	/* the message was copied; its length was not */
+	return ret;
+}
+
+static long kc_ioc_batch(struct file *file, struct kc_uchan *uc,
+			 struct kcoro_batch __user *uarg, bool send)
+{
+	struct kcoro_iov __user *uiov;
+	struct kcoro_batch b;
+	struct kcoro_iov iov;
+	struct kc_wait w;
+	long ret = 0;
+	u32 i;
+
+	if (copy_from_user(&b, uarg, sizeof(b)))
+		return -EFAULT;
+	if (b.flags & ~(KC_MSG_FLAGS | KCORO_BATCH_WAITALL) || b.reserved ||
+	    !b.count || b.count > KCORO_BATCH_MAX)
+		return -EINVAL;
+	ret = kc_wait_parse(file, b.flags, b.timeout_ns, &w);
+	if (ret)
+		return ret;
+	uiov = u64_to_user_ptr(b.iov);
+	for (i = 0; i < b.count; i++) {
+		if (copy_from_user(&iov, &uiov[i], sizeof(iov))) {
+			ret = -EFAULT;
+			break;
+		}
+		if (iov.reserved) {
+			ret = -EINVAL;
+			break;
+		}
+		if (send) {
+			ret = kc_send_user(uc, u64_to_user_ptr(iov.buf),
+					   iov.len, &w);
+		} else {
+			ret = kc_recv_user(uc, u64_to_user_ptr(iov.buf),
+					   iov.len, &w);
+			if (ret >= 0 && put_user((u32)ret, &uiov[i].len))
+				ret = -EFAULT;
+		}
+		if (ret < 0)
+			break;
+		/* After the first message, wait only when asked to. */
+		if (!(b.flags & KCORO_BATCH_WAITALL))
+			w.nonblock = true;
+		cond_resched();
+	}
+	if (i)
+		return i;
+	return ret;
+}
+
+/* ---------------------------------------------------------------- */
+/* the in-kernel service                                             */
+
+/**
+ * struct kc_service - kernel coroutines answering requests
+ * @req: request channel (the service holds a reference)
+ * @rep: reply channel (the service holds a reference)
+ * @op: KCORO_SERVICE_*
+ * @workers: coroutines still running; the last one closes @rep and frees
+ *	the service
+ */
+struct kc_service {
+	struct kc_uchan *req;
+	struct kc_uchan *rep;
+	u32 op;
+	atomic_t workers;
+};
+
+/* CRC-32C (Castagnoli), reflected, no final xor: as crc32c(seed, ...). */
+static u32 kc_crc32c(u32 crc, const u8 *p, size_t len)
+{
+	int k;
+
+	while (len--) {
+		crc ^= *p++;
+		for (k = 0; k < 8; k++)
+			crc = (crc >> 1) ^ (0x82f63b78 & -(crc & 1));
+	}
+	return crc;
+}
+
+/* The last user of the service (a worker, or its creator) ends it. */
+static void kc_service_put(struct kc_service *svc)
+{
+	if (atomic_dec_and_test(&svc->workers)) {
+		kcoro_chan_close(svc->rep->ch);
+		kcoro_chan_put(svc->req->ch);
+		kcoro_chan_put(svc->rep->ch);
+		kfree(svc);
+	}
+}
+
+static struct kcoro_mbuf *kc_service_reply(struct kc_service *svc,
+					   struct kcoro_mbuf *m)
+{
+	struct kcoro_mbuf *r;
+	__le32 crc;
+
+	if (svc->op == KCORO_SERVICE_ECHO)
+		return m;
+	r = kc_mbuf_new(svc->rep, m->len + KC_CRC_SIZE);
+	if (!IS_ERR(r)) {
+		memcpy(r->data, m->data, m->len);
+		crc = cpu_to_le32(kc_crc32c(0, m->data, m->len));
+		memcpy(r->data + m->len, &crc, KC_CRC_SIZE);
+	}
+	kcoro_mbuf_free(m);
+	return r;
+}
+
+static long kc_service_fn(void *arg)
+{
+	struct kc_service *svc = arg;
+	struct kcoro_mbuf *m;
+	void *elem;
+	long n = 0;
+
+	while (!kcoro_chan_recv(svc->req->ch, &elem)) {
+		atomic64_inc(&svc->req->received);
+		m = kc_service_reply(svc, elem);
+		if (IS_ERR(m)) {
+			/* Nowhere to put the reply: count it as lost. */
+			atomic64_inc(&svc->rep->undelivered);
+			continue;
+		}
+		if (kcoro_chan_send(svc->rep->ch, m)) {
+			/* Nobody will read replies: stop taking requests. */
+			kcoro_chan_cancel(svc->req->ch);
+			break;
+		}
+		atomic64_inc(&svc->rep->sent);
+		n++;
+	}
+	kc_service_put(svc);
+	return n;
+}
+
+static int kc_ioc_service_create(struct kcoro_service_create __user *uarg)
+{
+	struct kcoro_attr cattr = { .cpu = KCORO_CPU_ANY };
+	struct kcoro_service_create arg;
+	struct file *req_file, *rep_file;
+	struct kc_service *svc;
+	int ret, req_fd, rep_fd;
+	struct kcoro *co;
+	u32 usize, i;
+
+	if (get_user(usize, &uarg->size))
+		return -EFAULT;
+	if (usize < KCORO_SERVICE_CREATE_SIZE_VER0)
+		return -EINVAL;
+	ret = copy_struct_from_user(&arg, sizeof(arg), uarg, usize);
+	if (ret)
+		return ret;
+	if (arg.flags & ~(KCORO_CHAN_CLOEXEC | KCORO_CHAN_NONBLOCK) ||
+	    arg.op > KCORO_SERVICE_CHECKSUM || arg.req_fd || arg.rep_fd ||
+	    memchr_inv(arg.reserved, 0, sizeof(arg.reserved)) ||
+	    !arg.workers || arg.workers > KC_SERVICE_WORKERS_MAX ||
+	    arg.capacity < KCORO_CAP_UNLIMITED || arg.capacity > INT_MAX ||
+	    arg.max_msg_size > min(READ_ONCE(max_msg_size),
+				   KC_MSG_SIZE_LIMIT - KC_CRC_SIZE))
+		return -EINVAL;
+	if (!arg.max_msg_size)
+		arg.max_msg_size = KC_MSG_SIZE_DEFAULT;
+
+	svc = kzalloc(sizeof(*svc), GFP_KERNEL_ACCOUNT);
+	if (!svc)
+		return -ENOMEM;
+	svc->op = arg.op;
+	/* Each channel's first reference goes to its file. */
+	svc->req = kc_uchan_create(arg.capacity, KCORO_OVERFLOW_SUSPEND,
+				   arg.max_msg_size);
+	if (IS_ERR(svc->req)) {
+		ret = PTR_ERR(svc->req);
+		goto err_svc;
+	}
+	svc->rep = kc_uchan_create(arg.capacity, KCORO_OVERFLOW_SUSPEND,
+				   arg.max_msg_size + KC_CRC_SIZE);
+	if (IS_ERR(svc->rep)) {
+		ret = PTR_ERR(svc->rep);
+		kcoro_chan_put(svc->req->ch);
+		goto err_svc;
+	}
+	svc->rep->cancel_on_release = true;
+	req_fd = kc_uchan_install(svc->req, arg.flags, &req_file);
+	if (req_fd < 0) {
+		kcoro_chan_put(svc->req->ch);
+		kcoro_chan_put(svc->rep->ch);
+		ret = req_fd;
+		goto err_svc;
+	}
+	rep_fd = kc_uchan_install(svc->rep, arg.flags, &rep_file);
+	if (rep_fd < 0) {
+		kcoro_chan_put(svc->rep->ch);
+		ret = rep_fd;
+		goto err_req_file;
+	}
+	if (put_user(req_fd, &uarg->req_fd) || put_user(rep_fd, &uarg->rep_fd)) {
+		ret = -EFAULT;
+		goto err_files;
+	}
+
+	/* The service's own references, dropped by the last of its users. */
+	kcoro_chan_get(svc->req->ch);
+	kcoro_chan_get(svc->rep->ch);
+	atomic_set(&svc->workers, 1);
+	for (i = 0; i < arg.workers; i++) {
+		atomic_inc(&svc->workers);
+		co = kcoro_spawn(kc_service_fn, svc, &cattr);
+		if (IS_ERR(co)) {
+			atomic_dec(&svc->workers);
+			ret = PTR_ERR(co);
+			break;
+		}
+		kcoro_put(co);
+	}
+	if (!i) {
+		kc_service_put(svc);
+		goto err_files_nosvc;
+	}
+	fd_install(req_fd, req_file);
+	fd_install(rep_fd, rep_file);
+	kc_service_put(svc);
+	return 0;
+
+err_files:
+	kfree(svc);
+err_files_nosvc:
+	put_unused_fd(rep_fd);
+	fput(rep_file);		/* drops the file's channel reference */
+	put_unused_fd(req_fd);
+	fput(req_file);
+	return ret;
+err_req_file:
+	put_unused_fd(req_fd);
+	fput(req_file);
+err_svc:
+	kfree(svc);
+	return ret;
+}
+
+/* ---------------------------------------------------------------- */
+/* file operations                                                   */
+
+static struct kc_uchan *kc_file_uchan(struct file *file)
+{
+	return kc_uchan_of(file->private_data);
+}
+
+static long kc_chan_ioctl(struct file *file, unsigned int cmd,
+			  unsigned long arg)
+{
+	struct kc_uchan *uc = kc_file_uchan(file);
+	void __user *uarg = (void __user *)arg;
+
+	switch (cmd) {
+	case KCORO_IOC_SEND:
+		return kc_ioc_send(file, uc, uarg);
+	case KCORO_IOC_RECV:
+		return kc_ioc_recv(file, uc, uarg);
+	case KCORO_IOC_SEND_BATCH:
+		return kc_ioc_batch(file, uc, uarg, true);
+	case KCORO_IOC_RECV_BATCH:
+		return kc_ioc_batch(file, uc, uarg, false);
+	case KCORO_IOC_CLOSE:
+	case KCORO_IOC_CANCEL:
+		if (arg)
+			return -EINVAL;
+		if (cmd == KCORO_IOC_CLOSE)
+			kcoro_chan_close(uc->ch);
+		else
+			kcoro_chan_cancel(uc->ch);
+		return 0;
+	case KCORO_IOC_CHAN_INFO: {
+		struct kcoro_chan_info info = { .size = sizeof(info) };
+		struct kcoro_chan_snapshot snap;
+		u32 usize;
+
+		if (get_user(usize, (u32 __user *)uarg))
+			return -EFAULT;
+		if (usize < KCORO_CHAN_INFO_SIZE_VER0)
+			return -EINVAL;
+		kcoro_chan_get_snapshot(uc->ch, &snap);
+		info.state = snap.state;
+		info.capacity = uc->capacity;
+		info.overflow = uc->overflow;
+		info.max_msg_size = uc->max_msg;
+		info.buffered = snap.pending;
+		info.sent = atomic64_read(&uc->sent);
+		info.received = atomic64_read(&uc->received);
+		info.undelivered = atomic64_read(&uc->undelivered);
+		info.size = min_t(u32, usize, sizeof(info));
+		if (copy_to_user(uarg, &info, info.size))
+			return -EFAULT;
+		return 0;
+	}
+	default:
+		return -ENOTTY;
+	}
+}
+
+static ssize_t kc_chan_read(struct file *file, char __user *buf, size_t size,
+			    loff_t *pos)
+{
+	struct kc_uchan *uc = kc_file_uchan(file);
+	struct kc_wait w;
+	ssize_t ret;
+
+	kc_wait_parse(file, 0, 0, &w);
+	ret = kc_recv_user(uc, buf, size, &w);
+	if (ret == -EPIPE)
+		return 0;
+	if (ret > 0)
+		ret = min_t(size_t, ret, size);
+	return ret;
+}
+
+static ssize_t kc_chan_write(struct file *file, const char __user *buf,
+			     size_t size, loff_t *pos)
+{
+	struct kc_uchan *uc = kc_file_uchan(file);
+	struct kc_wait w;
+	int ret;
+
+	kc_wait_parse(file, 0, 0, &w);
+	ret = kc_send_user(uc, buf, size, &w);
+	return ret ? ret : size;
+}
+
+static __poll_t kc_chan_poll(struct file *file, poll_table *pt)
+{
+	return kcoro_chan_poll(file->private_data, file, pt);
+}
+
+static int kc_chan_release(struct inode *inode, struct file *file)
+{
+	struct kcoro_chan *ch = file->private_data;
+
+	/* Nobody in userspace can reach the channel through this file. */
+	if (kc_uchan_of(ch)->cancel_on_release)
+		kcoro_chan_cancel(ch);
+	else
+		kcoro_chan_close(ch);
+	kcoro_chan_put(ch);
+	return 0;
+}
+
+static void kc_chan_show_fdinfo(struct seq_file *m, struct file *file)
+{
+	static const char * const states[] = {
+		[KCORO_CHAN_STATE_OPEN] = "open",
+		[KCORO_CHAN_STATE_CLOSED] = "closed",
+		[KCORO_CHAN_STATE_CANCELLED] = "cancelled",
+	};
+	struct kc_uchan *uc = kc_file_uchan(file);
+	struct kcoro_chan_snapshot snap;
+
+	kcoro_chan_get_snapshot(uc->ch, &snap);
+	seq_printf(m, "kcoro-state:\t%s\n", states[snap.state]);
+	seq_printf(m, "kcoro-capacity:\t%lld\n", uc->capacity);
+	seq_printf(m, "kcoro-max-msg-size:\t%u\n", uc->max_msg);
+	seq_printf(m, "kcoro-buffered:\t%llu\n", snap.pending);
+	seq_printf(m, "kcoro-sent:\t%lld\n", (s64)atomic64_read(&uc->sent));
+	seq_printf(m, "kcoro-received:\t%lld\n",
+		   (s64)atomic64_read(&uc->received));
+	seq_printf(m, "kcoro-undelivered:\t%lld\n",
+		   (s64)atomic64_read(&uc->undelivered));
+}
+
+static const struct file_operations kc_chan_fops = {
+	.owner		= THIS_MODULE,
+	.read		= kc_chan_read,
+	.write		= kc_chan_write,
+	.poll		= kc_chan_poll,
+	.unlocked_ioctl	= kc_chan_ioctl,
+	.compat_ioctl	= compat_ptr_ioctl,
+	.release	= kc_chan_release,
+	.show_fdinfo	= kc_chan_show_fdinfo,
+};
+
+static long kc_dev_ioctl(struct file *file, unsigned int cmd,
+			 unsigned long arg)
+{
+	void __user *uarg = (void __user *)arg;
+
+	switch (cmd) {
+	case KCORO_IOC_CHAN_CREATE:
+		return kc_ioc_chan_create(uarg);
+	case KCORO_IOC_SERVICE_CREATE:
+		return kc_ioc_service_create(uarg);
+	default:
+		return -ENOTTY;
+	}
+}
+
+static const struct file_operations kc_dev_fops = {
+	.owner		= THIS_MODULE,
+	.open		= nonseekable_open,
+	.unlocked_ioctl	= kc_dev_ioctl,
+	.compat_ioctl	= compat_ptr_ioctl,
+};
+
+static struct miscdevice kc_miscdev = {
+	.minor	= MISC_DYNAMIC_MINOR,
+	.name	= "kcoro",
+	.fops	= &kc_dev_fops,
+	.mode	= 0666,
+};
+
+int kcoro_dev_init(void)
+{
+	return misc_register(&kc_miscdev);
+}
+
+void kcoro_dev_exit(void)
+{
+	misc_deregister(&kc_miscdev);
+}
