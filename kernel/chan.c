@@ -604,11 +604,15 @@ static void kc_wait_eb_completion(struct kcoro_chan *ch, u64 global)
 	if (ch->rendezvous_or_unlimited)
 		return;
 	/*
-	 * Wait for the expandBuffer covering @global to start.  Stress runs
-	 * (segment size 1, capacity 1, cancellations) showed rare cases
-	 * where none ever comes, and this spin runs with preemption off:
-	 * after a short while, start one ourselves.  At worst the buffer
-	 * gains a cell; never a hang.  Cause still open (channels.rst).
+	 * Wait for the expandBuffer covering @global to start.  It comes
+	 * as long as bufferEnd - receivers never drops below zero: every
+	 * cell that receivers pass without an expandBuffer call must be
+	 * one that an expandBuffer attempt skips.  That held except for
+	 * Kotlin's Q7 (a wrapped sender cancelled, fixed in
+	 * kc_waiter_cancel_cell()) and drop-oldest abandoning a cell on
+	 * -ENOMEM (fixed in kc_drop_first_until_in_buffer()).  This spin
+	 * runs with preemption off: as a safety net, after a short while
+	 * start one ourselves.  At worst the buffer gains a cell.
 	 */
 	while (kc_buffer_end_counter(ch) <= global) {
 		if (time_after(jiffies, deadline)) {
@@ -775,6 +779,23 @@ static void kc_waiter_cancel_cell(struct kcoro_chan *ch, struct kc_waiter *w)
 				continue;
 			kc_clean_element(seg, i);
 			kc_on_cancelled_request(seg, i, !w->sender);
+			/*
+			 * Kotlin's Q7: expandBuffer wrapped this sender
+			 * (b < receivers) and counted the cell as added to
+			 * the buffer, leaving the rest to the cell's
+			 * receiver.  That receiver will find INTERRUPTED_SEND
+			 * and, as for any cancelled sender, make no
+			 * expandBuffer call, and no expandBuffer attempt will
+			 * skip the cell (bufferEnd is past it): bufferEnd -
+			 * receivers would drop by one for good, and once it
+			 * is negative, a cancelled receiver at the front
+			 * waits in waitExpandBufferCompletion() for an
+			 * expandBuffer that only a later receive starts.  Do
+			 * what the receiver does when it finds the wrapped
+			 * sender cancelled (S18): start one more.
+			 */
+			if (w->sender && (st & KC_WAITER_EB_TAG))
+				kc_expand_buffer(ch);
 			if (w->sender)
 				kc_undelivered(ch, elem);
 			/* We took the cell out of the waiter state. */
@@ -1624,6 +1645,13 @@ static void kc_drop_first_until_in_buffer(struct kcoro_chan *ch, u64 global)
 		if (seg->id != r / ch->seg_size) {
 			found = kc_find_segment_receive(ch, r / ch->seg_size, seg);
 			if (IS_ERR_OR_NULL(found)) {
+				/*
+				 * -ENOMEM abandons cell r: pay its expandBuffer
+				 * as a receiver would (bufferEnd - receivers
+				 * must not drop; see kc_wait_eb_completion()).
+				 */
+				if (IS_ERR(found))
+					kc_expand_buffer(ch);
 				seg = READ_ONCE(ch->recv_seg);
 				continue;
 			}
