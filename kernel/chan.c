@@ -26,6 +26,7 @@
 #include <linux/percpu.h>
 #include <linux/poll.h>
 #include <linux/preempt.h>
+#include <linux/random.h>
 #include <linux/rcupdate.h>
 #include <linux/refcount.h>
 #include <linux/sched.h>
@@ -121,6 +122,8 @@ enum kc_waiter_kind {
 	KC_WAITER_CALLBACK,
 };
 
+struct kc_select;
+
 /**
  * struct kc_waiter - a suspended send or receive request
  * @state: KC_W_WAITING until resumed or cancelled, exactly once
@@ -130,13 +133,20 @@ enum kc_waiter_kind {
  *	before it is clear, so the waiter can live on the owner's stack.
  * @sender: a send (else a receive)
  * @kind: who waits: a coroutine, a thread, or a callback (async request)
- * @elem: the element handed to a resumed receiver
+ * @rereg: a select clause whose resume failed during the select's
+ *	registration phase: the select registers it again
+ * @keep: a send whose element stays with its caller if it fails (select
+ *	clauses, kc_chan_send_keep()): never handed to the hook
  * @result: 0, or -EPIPE when resumed by close or cancel
+ * @index: cell index in @seg
+ * @clause: index of the select clause this waiter is
+ * @elem: the element handed to a resumed receiver
  * @co: the waiting coroutine (KC_WAITER_CORO)
  * @task: the waiting thread (KC_WAITER_THREAD)
  * @async: the request to notify (KC_WAITER_CALLBACK)
  * @seg: segment of the cell, pinned by kc_waiter_install_cancel()
- * @index: cell index in @seg
+ * @sel: the select this waiter is a clause of, else NULL: then @state
+ *	of the select, not the waiter's own, decides resume vs cancel
  * @next: close and cancel collect waiters here before resuming them
  */
 struct kc_waiter {
@@ -144,15 +154,48 @@ struct kc_waiter {
 	int busy;
 	bool sender;
 	u8 kind;
-	void *elem;
+	u8 rereg;
+	u8 keep;
 	int result;
-	struct kcoro *co;
-	struct task_struct *task;
-	struct kcoro_chan_async *async;
-	struct kc_segment *seg;
 	unsigned int index;
+	unsigned int clause;
+	void *elem;
+	union {
+		struct kcoro *co;
+		struct task_struct *task;
+		struct kcoro_chan_async *async;
+	};
+	struct kc_segment *seg;
+	struct kc_select *sel;
 	struct kc_waiter *next;
 } __aligned(8);
+
+/*
+ * kc_select.state (SelectImplementation.state): REG while the owner
+ * registers clauses (only the owner may select then: a resumer that finds
+ * REG fails, flags its clause for registration again and turns REG into
+ * REG_PENDING); WAITING once the owner sleeps; then exactly one of
+ * SELECTED + clause and CANCELLED.
+ */
+enum {
+	KC_SEL_REG,
+	KC_SEL_REG_PENDING,
+	KC_SEL_WAITING,
+	KC_SEL_CANCELLED,
+	KC_SEL_SELECTED,
+};
+
+/**
+ * struct kc_select - a select in progress
+ * @state: KC_SEL_*; KC_SEL_SELECTED + i once clause i won
+ * @w: one waiter per clause
+ * @n: clauses
+ */
+struct kc_select {
+	atomic_t state;
+	struct kc_waiter *w;
+	unsigned int n;
+};
 
 struct kcoro_chan {
 	atomic64_t senders;		/* sendersAndCloseStatus */
@@ -690,15 +733,63 @@ static void kc_waiter_release(struct kc_waiter *w)
 	smp_store_release(&w->busy, 0);
 }
 
+/*
+ * SelectInstance.trySelect(): the resumer of clause @w of a select.  While
+ * the owner registers, nobody else may select (Kotlin's
+ * TRY_SELECT_REREGISTER): fail, and have the owner register the clause
+ * again.  The flag is set once per registration, before the state says
+ * so; the owner consumes it after it has seen REG_PENDING.
+ */
+static bool kc_select_try_resume(struct kc_waiter *w)
+{
+	struct kc_select *sel = w->sel;
+	int st;
+
+	for (;;) {
+		st = atomic_read(&sel->state);
+		switch (st) {
+		case KC_SEL_REG:
+		case KC_SEL_REG_PENDING:
+			WRITE_ONCE(w->rereg, 1);
+			if (atomic_cmpxchg(&sel->state, st, KC_SEL_REG_PENDING) == st)
+				return false;
+			continue;
+		case KC_SEL_WAITING:
+			if (atomic_cmpxchg(&sel->state, st,
+					   KC_SEL_SELECTED + w->clause) == st) {
+				kc_chan_schedule_wake(w);
+				return true;
+			}
+			continue;
+		default:
+			return false;
+		}
+	}
+}
+
 /* tryResume: exactly one of resume and cancel wins the waiter's CAS. */
 static bool kc_try_resume(struct kc_waiter *w, void *elem, int result)
 {
 	WRITE_ONCE(w->elem, elem);
 	WRITE_ONCE(w->result, result);
+	if (unlikely(w->sel))
+		return kc_select_try_resume(w);
 	if (atomic_cmpxchg(&w->state, KC_W_WAITING, KC_W_RESUMED) != KC_W_WAITING)
 		return false;
 	kc_chan_schedule_wake(w);
 	return true;
+}
+
+/*
+ * The element of a cancelled or closed-out sender goes to the hook,
+ * except a select's: a losing or failed send clause leaves its element
+ * with the caller, as a failed try-send does.
+ */
+static void kc_waiter_undelivered(struct kcoro_chan *ch, struct kc_waiter *w,
+				  void *elem)
+{
+	if (!w->keep)
+		kc_undelivered(ch, elem);
 }
 
 /*
@@ -745,16 +836,24 @@ static __always_inline bool kc_install(struct kc_segment *seg, unsigned int i,
 
 static void kc_waiter_init(struct kc_waiter *w, bool sender)
 {
+	struct kcoro *co = kcoro_this();
+
 	atomic_set(&w->state, KC_W_WAITING);
 	w->busy = 1;
 	w->sender = sender;
+	w->rereg = 0;
+	w->keep = 0;
 	w->elem = NULL;
 	w->result = 0;
-	w->co = kcoro_this();
-	w->kind = w->co ? KC_WAITER_CORO : KC_WAITER_THREAD;
-	w->task = current;
-	w->async = NULL;
+	if (co) {
+		w->kind = KC_WAITER_CORO;
+		w->co = co;
+	} else {
+		w->kind = KC_WAITER_THREAD;
+		w->task = current;
+	}
 	w->seg = NULL;
+	w->sel = NULL;
 	w->next = NULL;
 }
 
@@ -797,7 +896,7 @@ static void kc_waiter_cancel_cell(struct kcoro_chan *ch, struct kc_waiter *w)
 			if (w->sender && (st & KC_WAITER_EB_TAG))
 				kc_expand_buffer(ch);
 			if (w->sender)
-				kc_undelivered(ch, elem);
+				kc_waiter_undelivered(ch, w, elem);
 			/* We took the cell out of the waiter state. */
 			kc_waiter_release(w);
 			return;
@@ -808,7 +907,7 @@ static void kc_waiter_cancel_cell(struct kcoro_chan *ch, struct kc_waiter *w)
 			/* A resumer failed on us and counted the slot. */
 			kc_clean_element(seg, i);
 			if (w->sender)
-				kc_undelivered(ch, elem);
+				kc_waiter_undelivered(ch, w, elem);
 			return;
 		case KC_RESUMING_BY_EB:
 		case KC_RESUMING_BY_RCV:
@@ -1534,7 +1633,8 @@ static void kc_remove_unprocessed_elements(struct kcoro_chan *ch,
 					if (!kc_cas_state(seg, i, st, KC_CHANNEL_CLOSED))
 						continue;
 					w = kc_waiter_of(st);
-					kc_undelivered(ch, kc_get_element(seg, i));
+					kc_waiter_undelivered(ch, w,
+							      kc_get_element(seg, i));
 					w->next = list;
 					list = w;
 					kc_clean_element(seg, i);
@@ -1755,6 +1855,8 @@ static ktime_t kc_deadline(s64 timeout_ns)
 /* ---------------------------------------------------------------- */
 /* public API                                                        */
 
+static int kc_try_send(struct kcoro_chan *ch, void *elem, bool nowait);
+
 /*
  * The non-blocking part of a send: deliver or buffer @elem, or store @w in
  * its cell.  Returns KC_SENT, KC_SUSPENDED (@w armed), KC_CLOSED or
@@ -1796,12 +1898,14 @@ static int kc_send_submit(struct kcoro_chan *ch, void *elem,
 	return ret;
 }
 
-static int kc_send(struct kcoro_chan *ch, void *elem, ktime_t deadline)
+static int kc_send(struct kcoro_chan *ch, void *elem, ktime_t deadline,
+		   bool keep)
 {
 	struct kc_waiter w;
 	int ret;
 
 	kc_waiter_init(&w, true);
+	w.keep = keep;
 	ret = kc_send_submit(ch, elem, &w);
 	kc_poll_wake(ch);
 	switch (ret) {
@@ -1810,12 +1914,23 @@ static int kc_send(struct kcoro_chan *ch, void *elem, ktime_t deadline)
 	case KC_SUSPENDED:
 		return kc_waiter_wait(ch, &w, deadline);
 	case KC_CLOSED:
-		kc_undelivered(ch, elem);
-		return -EPIPE;
+		ret = -EPIPE;
+		fallthrough;
 	default:
-		kc_undelivered(ch, elem);
+		if (!keep)
+			kc_undelivered(ch, elem);
 		return ret;
 	}
+}
+
+/*
+ * A send whose element stays with the caller when it fails (the /dev/kcoro
+ * layer decides itself what a failed message becomes).  The hook still
+ * sees elements that were accepted and dropped later.
+ */
+int kc_chan_send_keep(struct kcoro_chan *ch, void *elem, ktime_t deadline)
+{
+	return kc_send(ch, elem, deadline, true);
 }
 
 /**
@@ -1832,7 +1947,7 @@ static int kc_send(struct kcoro_chan *ch, void *elem, ktime_t deadline)
  */
 int kcoro_chan_send(struct kcoro_chan *ch, void *elem)
 {
-	return kc_send(ch, elem, KTIME_MAX);
+	return kc_send(ch, elem, KTIME_MAX, false);
 }
 EXPORT_SYMBOL_GPL(kcoro_chan_send);
 
@@ -1847,7 +1962,7 @@ EXPORT_SYMBOL_GPL(kcoro_chan_send);
  */
 int kcoro_chan_send_timeout(struct kcoro_chan *ch, void *elem, s64 timeout_ns)
 {
-	return kc_send(ch, elem, kc_deadline(timeout_ns));
+	return kc_send(ch, elem, kc_deadline(timeout_ns), false);
 }
 EXPORT_SYMBOL_GPL(kcoro_chan_send_timeout);
 
@@ -1865,13 +1980,32 @@ EXPORT_SYMBOL_GPL(kcoro_chan_send_timeout);
  */
 int kcoro_chan_try_send(struct kcoro_chan *ch, void *elem)
 {
+	return kc_try_send(ch, elem, false);
+}
+EXPORT_SYMBOL_GPL(kcoro_chan_try_send);
+
+/*
+ * kcoro_chan_try_send() for atomic context (an undelivered hook handing
+ * its element to a dead-letter channel): no sleeping allocation, no
+ * might_sleep().  Not from hard interrupts.
+ */
+int kc_chan_try_send_nowait(struct kcoro_chan *ch, void *elem)
+{
+	return kc_try_send(ch, elem, true);
+}
+
+static int kc_try_send(struct kcoro_chan *ch, void *elem, bool nowait)
+{
 	struct kc_segment *seg;
 	unsigned int i;
 	int ret;
 
-	if (kc_refill_spare(ch))
+	if (!nowait && kc_refill_spare(ch))
 		return -ENOMEM;
-	kc_op_begin();
+	if (nowait)
+		preempt_disable();
+	else
+		kc_op_begin();
 	/* Acquire: the buffer-end and receivers reads are not older. */
 	if (!ch->drop_oldest &&
 	    kc_should_send_suspend(ch, atomic64_read_acquire(&ch->senders))) {
@@ -1901,7 +2035,6 @@ int kcoro_chan_try_send(struct kcoro_chan *ch, void *elem)
 		return ret;
 	}
 }
-EXPORT_SYMBOL_GPL(kcoro_chan_try_send);
 
 /* The non-blocking part of a receive; see kc_send_submit(). */
 static int kc_recv_submit(struct kcoro_chan *ch, void **elem,
@@ -2140,6 +2273,256 @@ int kcoro_chan_async_complete(struct kcoro_chan *ch,
 }
 EXPORT_SYMBOL_GPL(kcoro_chan_async_complete);
 
+/* ---------------------------------------------------------------- */
+/* select                                                            */
+
+/*
+ * Register clause @k of @sel in its channel, as its own send or receive
+ * would be.  Returns 1 if it completed at once (only the owner can select
+ * while registering, so it is the winner), 0 if its waiter now sits in a
+ * cell, or -ENOMEM.
+ */
+static int kc_select_register(struct kc_select *sel,
+			      struct kcoro_select_clause *c, unsigned int k)
+{
+	struct kc_waiter *w = &sel->w[k];
+	bool send = c[k].op == KCORO_SELECT_SEND;
+	int ret;
+
+	kc_waiter_init(w, send);
+	w->sel = sel;
+	w->keep = 1;
+	w->clause = k;
+	if (send)
+		ret = kc_send_submit(c[k].ch, c[k].elem, w);
+	else
+		ret = kc_recv_submit(c[k].ch, &c[k].elem, w);
+	kc_poll_wake(c[k].ch);
+	switch (ret) {
+	case KC_SENT:		/* == KC_RCV_ELEMENT */
+		c[k].result = 0;
+		return 1;
+	case KC_SUSPENDED:	/* == KC_RCV_SUSPEND */
+		return 0;
+	case KC_CLOSED:
+		c[k].result = -EPIPE;
+		return 1;
+	default:
+		return ret;
+	}
+}
+
+/* Take a clause's waiter out of its cell (a loser, or one to register again). */
+static void kc_select_unregister(struct kc_select *sel,
+				 struct kcoro_select_clause *c, unsigned int k)
+{
+	struct kc_waiter *w = &sel->w[k];
+
+	kc_op_begin();
+	kc_waiter_cancel_cell(c[k].ch, w);
+	kc_op_end();
+	kc_poll_wake(c[k].ch);
+	kc_waiter_finish(w, KC_W_CANCELLED, 0);
+}
+
+/* The owner decides the select during registration: @to is final. */
+static void kc_select_decide(struct kc_select *sel, int to)
+{
+	int st;
+
+	do {
+		st = atomic_read(&sel->state);
+	} while (atomic_cmpxchg(&sel->state, st, to) != st);
+}
+
+static void kc_select_order(u8 *order, unsigned int n, bool biased)
+{
+	unsigned int i, j;
+	u8 t;
+
+	for (i = 0; i < n; i++)
+		order[i] = i;
+	if (biased)
+		return;
+	/* Fisher-Yates: every ready clause equally likely, as Go does. */
+	for (i = n - 1; i > 0; i--) {
+		j = ((u64)get_random_u32() * (i + 1)) >> 32;
+		t = order[i];
+		order[i] = order[j];
+		order[j] = t;
+	}
+}
+
+static int kc_select_try(struct kcoro_select_clause *c, unsigned int n,
+			 const u8 *order)
+{
+	unsigned int i, k;
+	int ret;
+
+	for (i = 0; i < n; i++) {
+		k = order[i];
+		if (c[k].op == KCORO_SELECT_SEND)
+			ret = kcoro_chan_try_send(c[k].ch, c[k].elem);
+		else
+			ret = kcoro_chan_try_recv(c[k].ch, &c[k].elem);
+		if (ret == -EAGAIN)
+			continue;
+		if (ret && ret != -EPIPE)
+			return ret;
+		c[k].result = ret;
+		return k;
+	}
+	return -EAGAIN;
+}
+
+/* Sleep until the select is decided, or cancel it. */
+static int kc_select_wait(struct kc_select *sel, ktime_t deadline)
+{
+	struct kc_waiter *w0 = &sel->w[0];
+	int st, err;
+
+	for (;;) {
+		st = atomic_read_acquire(&sel->state);
+		if (st >= KC_SEL_SELECTED)
+			return st - KC_SEL_SELECTED;
+		err = kc_should_cancel(w0, deadline);
+		if (err) {
+			if (atomic_cmpxchg(&sel->state, KC_SEL_WAITING,
+					   KC_SEL_CANCELLED) == KC_SEL_WAITING)
+				return err;
+			continue;
+		}
+		if (w0->kind == KC_WAITER_CORO) {
+			if (deadline == KTIME_MAX)
+				kcoro_park();
+			else
+				kcoro_park_until(deadline);
+		} else {
+			set_current_state(TASK_INTERRUPTIBLE);
+			if (atomic_read(&sel->state) == KC_SEL_WAITING)
+				schedule_hrtimeout(deadline == KTIME_MAX ?
+						   NULL : &deadline,
+						   HRTIMER_MODE_ABS);
+			__set_current_state(TASK_RUNNING);
+		}
+	}
+}
+
+/**
+ * kcoro_select() - complete exactly one of several channel operations
+ * @c: the clauses: for each, the channel, %KCORO_SELECT_SEND with the
+ *	element in @elem, or %KCORO_SELECT_RECV (the element is stored in
+ *	@elem); @result is set for the clause that completes
+ * @n: number of clauses, 1 to %KCORO_SELECT_MAX
+ * @flags: %KCORO_SELECT_BIASED: prefer clauses in array order (Kotlin's
+ *	select); without it ready clauses are taken in random order
+ *	(Kotlin's selectUnbiased, Go's select).  %KCORO_SELECT_DEFAULT: if
+ *	no clause can complete at once, complete none and return -EAGAIN
+ * @deadline: CLOCK_MONOTONIC time to give up at, or KTIME_MAX
+ *
+ * Kotlin's SelectImplementation on kcoro's channels: every clause
+ * registers in its channel's cell like a send or receive would, the first
+ * resumer to win the select's state completes its clause, and the others
+ * are taken out of their cells through the same cancellation path as a
+ * cancelled waiter (Segment.onCancellation).  A clause that loses sends
+ * nothing and receives nothing; the element of a send clause that did not
+ * complete stays with the caller (the undelivered hook is not called for
+ * it).  A receive clause on a channel that is closed and drained, or a
+ * send clause on a closed channel, completes with @result -EPIPE.  Works
+ * from a coroutine (parks) and from a thread (sleeps interruptibly).
+ *
+ * Return: the index of the clause that completed; -EAGAIN (with
+ * %KCORO_SELECT_DEFAULT); -ETIMEDOUT; -EINTR (thread, signal);
+ * -ECANCELED (coroutine cancelled); -EINVAL; -ENOMEM.  On an error no
+ * clause took effect.
+ */
+int kcoro_select(struct kcoro_select_clause *c, unsigned int n,
+		 unsigned int flags, ktime_t deadline)
+{
+	struct kc_waiter stack_w[4], *w = stack_w;
+	DECLARE_BITMAP(reg, KCORO_SELECT_MAX);
+	struct kc_select sel;
+	u8 order[KCORO_SELECT_MAX];
+	unsigned int i, k;
+	int ret = 0, won = -1, st;
+
+	if (!n || n > KCORO_SELECT_MAX ||
+	    flags & ~(KCORO_SELECT_BIASED | KCORO_SELECT_DEFAULT))
+		return -EINVAL;
+	for (i = 0; i < n; i++)
+		if (!c[i].ch || (c[i].op != KCORO_SELECT_SEND &&
+				 c[i].op != KCORO_SELECT_RECV))
+			return -EINVAL;
+	kc_select_order(order, n, flags & KCORO_SELECT_BIASED);
+	if (flags & KCORO_SELECT_DEFAULT)
+		return kc_select_try(c, n, order);
+	if (n > ARRAY_SIZE(stack_w)) {
+		w = kmalloc_array(n, sizeof(*w), GFP_KERNEL);
+		if (!w)
+			return -ENOMEM;
+	}
+	atomic_set(&sel.state, KC_SEL_REG);
+	sel.w = w;
+	sel.n = n;
+	bitmap_zero(reg, KCORO_SELECT_MAX);
+
+	for (i = 0; i < n && won < 0; i++) {
+		k = order[i];
+		ret = kc_select_register(&sel, c, k);
+		if (ret < 0)
+			break;
+		if (ret)
+			won = k;
+		else
+			__set_bit(k, reg);
+	}
+	while (won < 0 && ret >= 0) {
+		st = atomic_read(&sel.state);
+		if (st == KC_SEL_REG) {
+			if (atomic_cmpxchg(&sel.state, st, KC_SEL_WAITING) == st)
+				break;
+			continue;
+		}
+		/* REG_PENDING: resumers found clauses while we registered. */
+		if (atomic_cmpxchg(&sel.state, st, KC_SEL_REG) != st)
+			continue;
+		for (i = 0; i < n && won < 0; i++) {
+			k = order[i];
+			if (!test_bit(k, reg) || !READ_ONCE(w[k].rereg))
+				continue;
+			kc_select_unregister(&sel, c, k);
+			__clear_bit(k, reg);
+			ret = kc_select_register(&sel, c, k);
+			if (ret < 0)
+				break;
+			if (ret)
+				won = k;
+			else
+				__set_bit(k, reg);
+		}
+	}
+	if (won >= 0 || ret < 0) {
+		kc_select_decide(&sel, ret < 0 ? KC_SEL_CANCELLED :
+				 KC_SEL_SELECTED + won);
+	} else {
+		ret = kc_select_wait(&sel, deadline);
+		if (ret >= 0) {
+			won = ret;
+			/* A resumer completed it: collect as a waiter would. */
+			__clear_bit(won, reg);
+			c[won].result = kc_waiter_finish(&w[won], KC_W_RESUMED, 0);
+			if (c[won].op == KCORO_SELECT_RECV && !c[won].result)
+				c[won].elem = READ_ONCE(w[won].elem);
+		}
+	}
+	for_each_set_bit(k, reg, n)
+		kc_select_unregister(&sel, c, k);
+	if (w != stack_w)
+		kfree(w);
+	return won >= 0 ? won : ret;
+}
+EXPORT_SYMBOL_GPL(kcoro_select);
+
 /**
  * kcoro_chan_close() - close a channel for sending
  * @ch: the channel
@@ -2261,7 +2644,7 @@ EXPORT_SYMBOL_GPL(kcoro_chan_poll);
 int kcoro_chan_send_deadline(struct kcoro_chan *ch, void *elem,
 			     ktime_t deadline)
 {
-	return kc_send(ch, elem, deadline);
+	return kc_send(ch, elem, deadline, false);
 }
 EXPORT_SYMBOL_GPL(kcoro_chan_send_deadline);
 

@@ -86,9 +86,13 @@ static DEFINE_SPINLOCK(kc_users_lock);
  * @received: messages received through the file or the service
  * @undelivered: messages that went to the undelivered hook, or were lost
  *	to a faulting receive copy
+ * @dead: the dead-letter channel (a reference), or NULL
+ * @dead_lettered: undelivered messages handed to @dead
+ * @dead_lost: undelivered messages @dead could not take
  */
 struct kc_uchan {
 	struct kcoro_chan *ch;
+	struct kcoro_chan *dead;
 	struct kc_user *user;
 	s64 capacity;
 	u32 overflow;
@@ -97,6 +101,8 @@ struct kc_uchan {
 	atomic64_t sent;
 	atomic64_t received;
 	atomic64_t undelivered;
+	atomic64_t dead_lettered;
+	atomic64_t dead_lost;
 };
 
 static const struct file_operations kc_chan_fops;
@@ -189,6 +195,11 @@ static struct kc_uchan *kc_uchan_of(struct kcoro_chan *ch)
 	return kcoro_chan_ctx(ch);
 }
 
+static struct kc_uchan *kc_file_uchan(struct file *file)
+{
+	return kc_uchan_of(file->private_data);
+}
+
 /**
  * kcoro_mbuf_alloc() - allocate a message for a /dev/kcoro channel
  * @ch: a channel from kcoro_chan_fdget()
@@ -212,17 +223,36 @@ EXPORT_SYMBOL_GPL(kcoro_mbuf_alloc);
 /* ---------------------------------------------------------------- */
 /* channels                                                          */
 
+/*
+ * A message of @uc that will never be received: to the dead-letter
+ * channel if there is one and it takes it without waiting, else dropped.
+ * Atomic context (it is also the channel's undelivered hook).
+ */
+static void kc_uchan_discard(struct kc_uchan *uc, struct kcoro_mbuf *m)
+{
+	atomic64_inc(&uc->undelivered);
+	if (uc->dead) {
+		if (!kc_chan_try_send_nowait(uc->dead, m)) {
+			atomic64_inc(&uc->dead_lettered);
+			atomic64_inc(&kc_uchan_of(uc->dead)->sent);
+			return;
+		}
+		atomic64_inc(&uc->dead_lost);
+	}
+	kcoro_mbuf_free(m);
+}
+
 static void kc_uchan_undelivered(struct kcoro_chan *ch, void *elem, void *ctx)
 {
-	struct kc_uchan *uc = ctx;
-
-	atomic64_inc(&uc->undelivered);
-	kcoro_mbuf_free(elem);
+	kc_uchan_discard(ctx, elem);
 }
 
 static void kc_uchan_release(struct kcoro_chan *ch, void *ctx)
 {
 	struct kc_uchan *uc = ctx;
+
+	if (uc->dead)
+		kcoro_chan_put(uc->dead);
 
 	atomic_dec(&uc->user->channels);
 	kc_user_put(uc->user);
@@ -230,7 +260,7 @@ static void kc_uchan_release(struct kcoro_chan *ch, void *ctx)
 }
 
 static struct kc_uchan *kc_uchan_create(s64 capacity, u32 overflow,
-					u32 max_msg)
+					u32 max_msg, struct kcoro_chan *dead)
 {
 	struct kcoro_chan_attr attr = {
 		.capacity = capacity,
@@ -257,6 +287,7 @@ static struct kc_uchan *kc_uchan_create(s64 capacity, u32 overflow,
 	uc->capacity = capacity;
 	uc->overflow = overflow;
 	uc->max_msg = max_msg;
+	uc->dead = dead;
 	attr.undelivered_ctx = uc;
 	ch = kcoro_chan_create(&attr);
 	if (IS_ERR(ch)) {
@@ -297,8 +328,9 @@ static int kc_uchan_install(struct kc_uchan *uc, unsigned int flags,
 
 static int kc_ioc_chan_create(void __user *uarg)
 {
+	struct kcoro_chan *dead = NULL;
 	struct kcoro_chan_create arg;
-	struct kc_uchan *uc;
+	struct kc_uchan *uc, *duc;
 	struct file *file;
 	u32 usize;
 	int ret, fd;
@@ -310,8 +342,10 @@ static int kc_ioc_chan_create(void __user *uarg)
 	ret = copy_struct_from_user(&arg, sizeof(arg), uarg, usize);
 	if (ret)
 		return ret;
-	if (arg.flags & ~(KCORO_CHAN_CLOEXEC | KCORO_CHAN_NONBLOCK) ||
-	    memchr_inv(arg.reserved, 0, sizeof(arg.reserved)) ||
+	if (arg.flags & ~(KCORO_CHAN_CLOEXEC | KCORO_CHAN_NONBLOCK |
+			  KCORO_CHAN_DEAD_LETTER) ||
+	    (!(arg.flags & KCORO_CHAN_DEAD_LETTER) && arg.dead_letter_fd) ||
+	    arg.reserved0 || memchr_inv(arg.reserved, 0, sizeof(arg.reserved)) ||
 	    arg.capacity < KCORO_CAP_CONFLATED || arg.capacity > INT_MAX ||
 	    arg.overflow > KCORO_OVERFLOW_DROP_LATEST ||
 	    (arg.capacity <= KCORO_CAP_RENDEZVOUS &&
@@ -322,10 +356,24 @@ static int kc_ioc_chan_create(void __user *uarg)
 	if (arg.capacity == KCORO_CAP_UNLIMITED &&
 	    arg.overflow != KCORO_OVERFLOW_SUSPEND)
 		return -EINVAL;
+	if (arg.flags & KCORO_CHAN_DEAD_LETTER) {
+		dead = kcoro_chan_fdget(arg.dead_letter_fd);
+		if (IS_ERR(dead))
+			return PTR_ERR(dead);
+		/* No chains: a discard never waits on a second channel. */
+		duc = kc_uchan_of(dead);
+		if (duc->dead || duc->overflow == KCORO_OVERFLOW_DROP_LATEST) {
+			kcoro_chan_put(dead);
+			return -EINVAL;
+		}
+	}
 	uc = kc_uchan_create(arg.capacity, arg.overflow,
-			     arg.max_msg_size ?: KC_MSG_SIZE_DEFAULT);
-	if (IS_ERR(uc))
+			     arg.max_msg_size ?: KC_MSG_SIZE_DEFAULT, dead);
+	if (IS_ERR(uc)) {
+		if (dead)
+			kcoro_chan_put(dead);
 		return PTR_ERR(uc);
+	}
 	fd = kc_uchan_install(uc, arg.flags, &file);
 	if (fd < 0) {
 		kcoro_chan_put(uc->ch);
@@ -439,7 +487,16 @@ static int kc_send_mbuf(struct kc_uchan *uc, struct kcoro_mbuf *m,
 				ret = -ETIMEDOUT;
 		}
 	} else {
-		ret = kcoro_chan_send_deadline(uc->ch, m, w->deadline);
+		ret = kc_chan_send_keep(uc->ch, m, w->deadline);
+		/*
+		 * Kotlin's rule: a send that fails because the channel is
+		 * closed hands its element over.  One interrupted by a signal
+		 * or a timeout did not happen: the caller still has it.
+		 */
+		if (ret == -EPIPE)
+			kc_uchan_discard(uc, m);
+		else if (ret)
+			kcoro_mbuf_free(m);
 	}
 	if (!ret)
 		atomic64_inc(&uc->sent);
@@ -503,8 +560,7 @@ static ssize_t kc_recv_user(struct kc_uchan *uc, void __user *buf,
 	n = min_t(size_t, size, m->len);
 	if (copy_to_user(buf, m->data, n)) {
 		atomic64_dec(&uc->received);
-		atomic64_inc(&uc->undelivered);
-		kcoro_mbuf_free(m);
+		kc_uchan_discard(uc, m);
 		return -EFAULT;
 	}
 	n = m->len;
@@ -719,13 +775,13 @@ static int kc_ioc_service_create(struct kcoro_service_create __user *uarg)
 	svc->op = arg.op;
 	/* Each channel's first reference goes to its file. */
 	svc->req = kc_uchan_create(arg.capacity, KCORO_OVERFLOW_SUSPEND,
-				   arg.max_msg_size);
+				   arg.max_msg_size, NULL);
 	if (IS_ERR(svc->req)) {
 		ret = PTR_ERR(svc->req);
 		goto err_svc;
 	}
 	svc->rep = kc_uchan_create(arg.capacity, KCORO_OVERFLOW_SUSPEND,
-				   arg.max_msg_size + KC_CRC_SIZE);
+				   arg.max_msg_size + KC_CRC_SIZE, NULL);
 	if (IS_ERR(svc->rep)) {
 		ret = PTR_ERR(svc->rep);
 		kcoro_chan_put(svc->req->ch);
@@ -790,12 +846,150 @@ err_svc:
 }
 
 /* ---------------------------------------------------------------- */
-/* file operations                                                   */
+/* select                                                            */
 
-static struct kc_uchan *kc_file_uchan(struct file *file)
+/**
+ * struct kc_sel - the kernel side of one KCORO_IOC_SELECT clause
+ * @file: the channel file (a reference for the call)
+ * @uc: its channel
+ * @m: a send's message, ours until the send completes
+ */
+struct kc_sel {
+	struct file *file;
+	struct kc_uchan *uc;
+	struct kcoro_mbuf *m;
+};
+
+static int kc_sel_prepare(struct kcoro_sel_clause *uc, struct kc_sel *ks,
+			  struct kcoro_select_clause *kc)
 {
-	return kc_uchan_of(file->private_data);
+	ks->file = fget(uc->fd);
+	if (!ks->file)
+		return -EBADF;
+	if (ks->file->f_op != &kc_chan_fops)
+		return -EINVAL;
+	if (uc->reserved ||
+	    (uc->op != KCORO_SEL_SEND && uc->op != KCORO_SEL_RECV))
+		return -EINVAL;
+	ks->uc = kc_file_uchan(ks->file);
+	kc->ch = ks->uc->ch;
+	if (uc->op == KCORO_SEL_SEND) {
+		kc->op = KCORO_SELECT_SEND;
+		ks->m = kc_mbuf_new(ks->uc, uc->len);
+		if (IS_ERR(ks->m)) {
+			int ret = PTR_ERR(ks->m);
+
+			ks->m = NULL;
+			return ret;
+		}
+		if (copy_from_user(ks->m->data, u64_to_user_ptr(uc->buf),
+				   uc->len))
+			return -EFAULT;
+		kc->elem = ks->m;
+	} else {
+		kc->op = KCORO_SELECT_RECV;
+		if (fault_in_writeable(u64_to_user_ptr(uc->buf),
+				       min(uc->len, ks->uc->max_msg)))
+			return -EFAULT;
+	}
+	return 0;
 }
+
+static long kc_ioc_select(struct kcoro_select __user *uarg)
+{
+	struct kcoro_sel_clause *uc = NULL;
+	struct kcoro_select_clause *kc = NULL;
+	struct kcoro_select arg;
+	struct kc_sel *ks = NULL;
+	struct kcoro_mbuf *m;
+	struct kc_wait w;
+	unsigned int flags = 0, i, n;
+	long ret;
+	int won;
+
+	if (copy_from_user(&arg, uarg, sizeof(arg)))
+		return -EFAULT;
+	if (arg.flags & ~(KC_MSG_FLAGS | KCORO_SEL_BIASED) || arg.reserved ||
+	    arg.index || arg.status || !arg.count ||
+	    arg.count > KCORO_SELECT_MAX_CLAUSES)
+		return -EINVAL;
+	BUILD_BUG_ON(KCORO_SELECT_MAX_CLAUSES > KCORO_SELECT_MAX);
+	n = arg.count;
+	/* No file is involved: only the flags decide whether to wait. */
+	if ((arg.flags & KCORO_MSG_ABSTIME) && !(arg.flags & KCORO_MSG_TIMEOUT))
+		return -EINVAL;
+	if ((arg.flags & KCORO_MSG_TIMEOUT) && arg.timeout_ns < 0)
+		return -EINVAL;
+	w.nonblock = arg.flags & KCORO_MSG_NONBLOCK;
+	w.restart = !(arg.flags & KCORO_MSG_TIMEOUT) ||
+		    (arg.flags & KCORO_MSG_ABSTIME);
+	w.deadline = KTIME_MAX;
+	if (arg.flags & KCORO_MSG_TIMEOUT)
+		w.deadline = arg.flags & KCORO_MSG_ABSTIME ?
+			     ns_to_ktime(arg.timeout_ns) :
+			     ktime_add_safe(ktime_get(),
+					    ns_to_ktime(arg.timeout_ns));
+
+	uc = memdup_user(u64_to_user_ptr(arg.clauses), n * sizeof(*uc));
+	if (IS_ERR(uc))
+		return PTR_ERR(uc);
+	ks = kcalloc(n, sizeof(*ks), GFP_KERNEL);
+	kc = kcalloc(n, sizeof(*kc), GFP_KERNEL);
+	ret = -ENOMEM;
+	if (!ks || !kc)
+		goto out;
+	for (i = 0; i < n; i++) {
+		ret = kc_sel_prepare(&uc[i], &ks[i], &kc[i]);
+		if (ret)
+			goto out;
+	}
+	if (arg.flags & KCORO_SEL_BIASED)
+		flags |= KCORO_SELECT_BIASED;
+	if (w.nonblock)
+		flags |= KCORO_SELECT_DEFAULT;
+	won = kcoro_select(kc, n, flags, w.deadline);
+	if (won < 0) {
+		ret = kc_wait_errno(&w, won);
+		goto out;
+	}
+	ret = won;
+	if (kc[won].op == KCORO_SELECT_SEND) {
+		if (!kc[won].result) {
+			ks[won].m = NULL;	/* the channel's now */
+			atomic64_inc(&ks[won].uc->sent);
+		}
+	} else if (!kc[won].result) {
+		m = kc[won].elem;
+		atomic64_inc(&ks[won].uc->received);
+		if (copy_to_user(u64_to_user_ptr(uc[won].buf), m->data,
+				 min(uc[won].len, m->len))) {
+			atomic64_dec(&ks[won].uc->received);
+			kc_uchan_discard(ks[won].uc, m);
+			ret = -EFAULT;
+			goto out;
+		}
+		if (put_user(m->len, &((struct kcoro_sel_clause __user *)
+				       u64_to_user_ptr(arg.clauses))[won].len))
+			ret = -EFAULT;
+		kcoro_mbuf_free(m);
+	}
+	if (ret >= 0 && (put_user(won, &uarg->index) ||
+			 put_user(kc[won].result ? EPIPE : 0, &uarg->status)))
+		ret = -EFAULT;
+out:
+	for (i = 0; ks && i < n; i++) {
+		kcoro_mbuf_free(ks[i].m);	/* sends that did not happen */
+		if (ks[i].file)
+			fput(ks[i].file);
+	}
+	kfree(kc);
+	kfree(ks);
+	kfree(uc);
+	return ret;
+}
+
+/* ---------------------------------------------------------------- */
+/* file operations                                                   */
 
 static long kc_chan_ioctl(struct file *file, unsigned int cmd,
 			  unsigned long arg)
@@ -839,6 +1033,8 @@ static long kc_chan_ioctl(struct file *file, unsigned int cmd,
 		info.sent = atomic64_read(&uc->sent);
 		info.received = atomic64_read(&uc->received);
 		info.undelivered = atomic64_read(&uc->undelivered);
+		info.dead_lettered = atomic64_read(&uc->dead_lettered);
+		info.dead_lost = atomic64_read(&uc->dead_lost);
 		info.size = min_t(u32, usize, sizeof(info));
 		if (copy_to_user(uarg, &info, info.size))
 			return -EFAULT;
@@ -915,6 +1111,10 @@ static void kc_chan_show_fdinfo(struct seq_file *m, struct file *file)
 		   (s64)atomic64_read(&uc->received));
 	seq_printf(m, "kcoro-undelivered:\t%lld\n",
 		   (s64)atomic64_read(&uc->undelivered));
+	seq_printf(m, "kcoro-dead-lettered:\t%lld\n",
+		   (s64)atomic64_read(&uc->dead_lettered));
+	seq_printf(m, "kcoro-dead-lost:\t%lld\n",
+		   (s64)atomic64_read(&uc->dead_lost));
 }
 
 static const struct file_operations kc_chan_fops = {
@@ -938,6 +1138,8 @@ static long kc_dev_ioctl(struct file *file, unsigned int cmd,
 		return kc_ioc_chan_create(uarg);
 	case KCORO_IOC_SERVICE_CREATE:
 		return kc_ioc_service_create(uarg);
+	case KCORO_IOC_SELECT:
+		return kc_ioc_select(uarg);
 	default:
 		return -ENOTTY;
 	}

@@ -141,6 +141,34 @@ int kcoro_chan_recv_async(struct kcoro_chan *ch, struct kcoro_chan_async *a,
 int kcoro_chan_async_complete(struct kcoro_chan *ch,
 			      struct kcoro_chan_async *a, void **elem);
 
+/* kcoro_select_clause.op */
+#define KCORO_SELECT_SEND	1
+#define KCORO_SELECT_RECV	2
+
+/* kcoro_select() flags */
+#define KCORO_SELECT_BIASED	0x1	/* prefer clauses in array order */
+#define KCORO_SELECT_DEFAULT	0x2	/* never wait: -EAGAIN if none is ready */
+
+#define KCORO_SELECT_MAX	64
+
+/**
+ * struct kcoro_select_clause - one operation of a select
+ * @ch: the channel
+ * @op: %KCORO_SELECT_SEND or %KCORO_SELECT_RECV
+ * @elem: send: the element; receive: where the element is stored
+ * @result: set for the clause that completed: 0, or -EPIPE when its
+ *	channel was closed (a receive: closed and drained, or cancelled)
+ */
+struct kcoro_select_clause {
+	struct kcoro_chan *ch;
+	int op;
+	void *elem;
+	int result;
+};
+
+int kcoro_select(struct kcoro_select_clause *c, unsigned int n,
+		 unsigned int flags, ktime_t deadline);
+
 bool kcoro_chan_close(struct kcoro_chan *ch);
 bool kcoro_chan_cancel(struct kcoro_chan *ch);
 bool kcoro_chan_is_closed_for_send(struct kcoro_chan *ch);

@@ -36,6 +36,7 @@
 /* kcoro_chan_create.flags */
 #define KCORO_CHAN_CLOEXEC	(1U << 0)	/* O_CLOEXEC on the new fd */
 #define KCORO_CHAN_NONBLOCK	(1U << 1)	/* O_NONBLOCK on the new file */
+#define KCORO_CHAN_DEAD_LETTER	(1U << 2)	/* dead_letter_fd is valid */
 
 /**
  * struct kcoro_chan_create - KCORO_IOC_CHAN_CREATE argument
@@ -47,6 +48,11 @@
  *	conflated channels)
  * @max_msg_size: largest message in bytes, 1 to the module parameter
  *	max_msg_size (default 65536); 0 selects 4096
+ * @dead_letter_fd: with KCORO_CHAN_DEAD_LETTER, a channel fd that gets
+ *	every message of the new channel that will never be received
+ *	(instead of dropping it); that channel must not have a dead-letter
+ *	channel itself.  Must be 0 without the flag.
+ * @reserved0: must be zero
  * @reserved: must be zero
  *
  * Return (ioctl): the new channel fd.
@@ -57,7 +63,9 @@ struct kcoro_chan_create {
 	__s64 capacity;
 	__u32 overflow;
 	__u32 max_msg_size;
-	__u64 reserved[4];
+	__s32 dead_letter_fd;
+	__u32 reserved0;
+	__u64 reserved[3];
 };
 
 #define KCORO_CHAN_CREATE_SIZE_VER0	56
@@ -145,7 +153,11 @@ struct kcoro_batch {
  * @sent: messages handed to the channel
  * @received: messages received
  * @undelivered: messages that will never be received (dropped by an
- *	overflow policy, by cancel, or by a failed receive copy)
+ *	overflow policy or by cancel, carried by a send that failed with
+ *	EPIPE, or lost by a failed receive copy)
+ * @dead_lettered: of those, handed to the dead-letter channel
+ * @dead_lost: of those, lost because the dead-letter channel could not
+ *	take them without waiting (full, closed, or out of memory)
  */
 struct kcoro_chan_info {
 	__u32 size;
@@ -157,9 +169,11 @@ struct kcoro_chan_info {
 	__u64 sent;
 	__u64 received;
 	__u64 undelivered;
+	__u64 dead_lettered;
+	__u64 dead_lost;
 };
 
-#define KCORO_CHAN_INFO_SIZE_VER0	56
+#define KCORO_CHAN_INFO_SIZE_VER0	72
 
 /* kcoro_service_create.op: what the kernel coroutines do with a request */
 #define KCORO_SERVICE_ECHO	0	/* reply with the request */
@@ -199,11 +213,67 @@ struct kcoro_service_create {
 
 #define KCORO_SERVICE_CREATE_SIZE_VER0	48
 
+/* kcoro_sel_clause.op */
+#define KCORO_SEL_SEND		1
+#define KCORO_SEL_RECV		2
+
+/**
+ * struct kcoro_sel_clause - one operation of KCORO_IOC_SELECT
+ * @fd: a channel fd
+ * @op: KCORO_SEL_SEND or KCORO_SEL_RECV
+ * @buf: the message (send) or the buffer (receive)
+ * @len: send: message length; receive: buffer size, and on return, for
+ *	the receive that completed, the message's full length
+ * @reserved: must be zero
+ */
+struct kcoro_sel_clause {
+	__s32 fd;
+	__u32 op;
+	__u64 buf;
+	__u32 len;
+	__u32 reserved;
+};
+
+/* kcoro_select.flags, besides KCORO_MSG_NONBLOCK/TIMEOUT/ABSTIME */
+#define KCORO_SEL_BIASED	(1U << 8)	/* first ready clause in array order */
+
+/* Largest kcoro_select.count */
+#define KCORO_SELECT_MAX_CLAUSES	64
+
+/**
+ * struct kcoro_select - KCORO_IOC_SELECT argument
+ * @clauses: pointer to an array of @count struct kcoro_sel_clause
+ * @count: 1 to KCORO_SELECT_MAX_CLAUSES
+ * @flags: KCORO_MSG_NONBLOCK (complete a clause only if one is ready
+ *	now, else EAGAIN: Go's default case), KCORO_MSG_TIMEOUT,
+ *	KCORO_MSG_ABSTIME, KCORO_SEL_BIASED (else ready clauses are
+ *	chosen at random)
+ * @timeout_ns: as kcoro_msg.timeout_ns
+ * @index: out: the clause that completed
+ * @status: out: 0, or EPIPE when that clause's channel is closed (a
+ *	receive: closed and drained, or cancelled; a send: nothing sent)
+ * @reserved: must be zero
+ *
+ * Exactly one clause takes effect; the others send and receive nothing.
+ *
+ * Return (ioctl): the index of the clause that completed.
+ */
+struct kcoro_select {
+	__u64 clauses;
+	__u32 count;
+	__u32 flags;
+	__s64 timeout_ns;
+	__u32 index;
+	__s32 status;
+	__u64 reserved;
+};
+
 #define KCORO_IOC_MAGIC		0xC0
 
 /* on /dev/kcoro */
 #define KCORO_IOC_CHAN_CREATE	_IOW(KCORO_IOC_MAGIC, 0x40, struct kcoro_chan_create)
 #define KCORO_IOC_SERVICE_CREATE _IOWR(KCORO_IOC_MAGIC, 0x41, struct kcoro_service_create)
+#define KCORO_IOC_SELECT	_IOWR(KCORO_IOC_MAGIC, 0x42, struct kcoro_select)
 
 /* on a channel fd */
 #define KCORO_IOC_SEND		_IOWR(KCORO_IOC_MAGIC, 0x50, struct kcoro_msg)

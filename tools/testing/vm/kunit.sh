@@ -3,7 +3,7 @@
 # then unload.  The channel stress test runs 10,000 values per producer
 # here (its default is 3,000) so that races have time to show.
 insmod kcoro.ko
-for t in kcoro_test kcoro_chan_test; do
+for t in kcoro_test kcoro_chan_test kcoro_select_test; do
 	params=
 	[ "$t" = kcoro_chan_test ] && params="stress_m=10000"
 	echo "KCORO-KUNIT-BEGIN $t" > /dev/kmsg
