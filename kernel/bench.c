@@ -8,6 +8,8 @@
  *    over with complete()/wait_for_completion();
  *  - spawning and joining a coroutine, from a kthread and from a coroutine,
  *    against kthread_run()+kthread_stop() and queue_work()+flush_work();
+ *  - channels between coroutines against kfifos with wait queues between
+ *    kthreads (see bench_kfifo() for what each kthread baseline does);
  *  - the memory an idle coroutine costs, against an idle kthread.
  *
  * All timed work runs on one CPU, driven by a kthread bound there.  Each
@@ -385,6 +387,7 @@ struct bench_msg {
 	struct kcoro_chan *ch;
 	u64 per_producer;
 	atomic64_t received;
+	bool sync;			/* producer waits until taken (1x1 only) */
 	/* kthread side */
 	spinlock_t lock;		/* protects fifo */
 	DECLARE_KFIFO_PTR(fifo, unsigned long);
@@ -471,6 +474,10 @@ static int bench_kfifo_producer_fn(void *arg)
 			wait_event(m->not_full, !kfifo_is_full(&m->fifo));
 		}
 		wake_up(&m->not_empty);
+		/* Rendezvous: return only once the consumer has taken it. */
+		if (m->sync)
+			wait_event(m->not_full,
+				   atomic64_read(&m->received) >= i);
 	}
 	if (atomic_dec_and_test(&m->producers_left))
 		wake_up_all(&m->not_empty);
@@ -504,9 +511,20 @@ static int bench_kfifo_consumer_fn(void *arg)
 	return bench_kthread_idle();
 }
 
-static int bench_kfifo(unsigned int size, int np, int nc, u64 ops, u64 *ns)
+/*
+ * The kthread side.  With @sync (one producer only) this is a true
+ * rendezvous, what a rendezvous channel's send does: the producer puts one
+ * message, wakes the consumer and sleeps until the consumer has taken it,
+ * so every message costs a switch to the consumer and one back.  Without
+ * it the producer sleeps only when the kfifo is full: a kfifo of size 2 is
+ * then a buffered(2) channel, where one switch can carry two messages, and
+ * is kept as an extra row (it is what the rendezvous row used to compare
+ * against).
+ */
+static int bench_kfifo(unsigned int size, bool sync, int np, int nc, u64 ops,
+		       u64 *ns)
 {
-	struct bench_msg m = { .per_producer = ops / np };
+	struct bench_msg m = { .per_producer = ops / np, .sync = sync };
 	struct task_struct *t[4];
 	int i, n = 0, ret;
 	u64 start;
@@ -554,9 +572,15 @@ static int bench_chan_rv(u64 ops, u64 *ns)
 	return bench_chan(KCORO_CHAN_RENDEZVOUS, 1, 1, ops, ns);
 }
 
+/* kfifo_alloc() needs two slots at least; a rendezvous uses one. */
 static int bench_kfifo_rv(u64 ops, u64 *ns)
 {
-	return bench_kfifo(2, 1, 1, ops, ns);
+	return bench_kfifo(2, true, 1, 1, ops, ns);
+}
+
+static int bench_kfifo_2(u64 ops, u64 *ns)
+{
+	return bench_kfifo(2, false, 1, 1, ops, ns);
 }
 
 static int bench_chan_1x1(u64 ops, u64 *ns)
@@ -566,7 +590,7 @@ static int bench_chan_1x1(u64 ops, u64 *ns)
 
 static int bench_kfifo_1x1(u64 ops, u64 *ns)
 {
-	return bench_kfifo(64, 1, 1, ops, ns);
+	return bench_kfifo(64, false, 1, 1, ops, ns);
 }
 
 static int bench_chan_2x2(u64 ops, u64 *ns)
@@ -576,7 +600,7 @@ static int bench_chan_2x2(u64 ops, u64 *ns)
 
 static int bench_kfifo_2x2(u64 ops, u64 *ns)
 {
-	return bench_kfifo(64, 2, 2, ops, ns);
+	return bench_kfifo(64, false, 2, 2, ops, ns);
 }
 
 enum {
@@ -589,6 +613,7 @@ enum {
 	B_WORK,
 	B_CHAN_RV,
 	B_KFIFO_RV,
+	B_KFIFO_2,
 	B_CHAN_1X1,
 	B_KFIFO_1X1,
 	B_CHAN_2X2,
@@ -606,6 +631,7 @@ static int (* const bench_runs[B_NR])(u64 ops, u64 *ns) = {
 	[B_WORK]		= bench_work_spawn,
 	[B_CHAN_RV]		= bench_chan_rv,
 	[B_KFIFO_RV]		= bench_kfifo_rv,
+	[B_KFIFO_2]		= bench_kfifo_2,
 	[B_CHAN_1X1]		= bench_chan_1x1,
 	[B_KFIFO_1X1]		= bench_kfifo_1x1,
 	[B_CHAN_2X2]		= bench_chan_2x2,
@@ -871,7 +897,10 @@ static int bench_main(void *unused)
 	bench_row("spawn+join from a coroutine (same CPU)", &res[B_SPAWN_CORO],
 		  "queue_work+flush_work", &res[B_WORK]);
 	bench_row("rendezvous send+recv, 2 coroutines", &res[B_CHAN_RV],
-		  "kfifo(2)+waitqueue, 2 kt", &res[B_KFIFO_RV]);
+		  "kfifo+wq rendezvous, 2 kt", &res[B_KFIFO_RV]);
+	/* Not a rendezvous: kfifo(2) buffers, see bench_kfifo(). */
+	bench_row("  (same, vs a buffered(2) baseline)", &res[B_CHAN_RV],
+		  "kfifo(2)+waitqueue, 2 kt", &res[B_KFIFO_2]);
 	bench_row("buffered(64) chan, 1x1 coroutines", &res[B_CHAN_1X1],
 		  "kfifo(64)+spinlock, 1x1 kt", &res[B_KFIFO_1X1]);
 	bench_row("buffered(64) chan, 2x2 coroutines", &res[B_CHAN_2X2],
