@@ -174,7 +174,8 @@ void kcoro_finish(struct kcoro *co);
 DECLARE_PER_CPU(long, kcoro_nr_live);
 
 /* sched.c */
-void kcoro_enqueue(struct kcoro *co);
+void kcoro_enqueue_remote(struct kcoro *co);
+void kcoro_unpark_slow(struct kcoro *co);
 void kcoro_switch_to_main(struct kcoro *co, enum kcoro_req req);
 void kcoro_landed_finish(struct kcoro_rq *rq);
 
@@ -187,6 +188,57 @@ static __always_inline void kcoro_landed(struct kcoro_rq *rq)
 {
 	if (unlikely(rq->dead))
 		kcoro_landed_finish(rq);
+}
+
+/*
+ * The run queue: a singly linked FIFO private to the scheduler kthread
+ * (no list debugging calls on the hot path).
+ */
+static __always_inline void kcoro_push_tail(struct kcoro_rq *rq,
+					    struct kcoro *co)
+{
+	co->rq_next = NULL;
+	if (rq->tail)
+		rq->tail->rq_next = co;
+	else
+		rq->head = co;
+	rq->tail = co;
+}
+
+/*
+ * Hand a runnable coroutine to its home CPU's scheduler.  The scheduler
+ * itself (one of its coroutines, or main_co) appends to its private
+ * queue; everybody else goes through kcoro_enqueue_remote().  If that CPU
+ * is going offline, kcoro_rq_stop() moves the queue after the kthread has
+ * stopped.
+ */
+static __always_inline void kcoro_enqueue(struct kcoro *co)
+{
+	struct kcoro_rq *rq = per_cpu_ptr(&kcoro_rqs, READ_ONCE(co->cpu));
+
+	if (likely(in_task() && current == READ_ONCE(rq->task)))
+		kcoro_push_tail(rq, co);
+	else
+		kcoro_enqueue_remote(co);
+}
+
+/*
+ * kcoro_unpark(), inlined into kcoro's own wakers.  The common case finds
+ * @co parked: one fully ordered cmpxchg makes it RUNNABLE, and the enqueue
+ * after it (program order on @co's own scheduler, llist_add() and the
+ * scheduler's llist_del_all() from elsewhere) orders our earlier stores
+ * before @co runs again, so no token is needed.  Otherwise (running,
+ * runnable, or between publishing PARKED and switching away) leave a
+ * token: kcoro_unpark_slow().
+ */
+static __always_inline void __kcoro_unpark(struct kcoro *co)
+{
+	if (likely(atomic_read(&co->state) == KCORO_PARKED) &&
+	    likely(atomic_cmpxchg(&co->state, KCORO_PARKED,
+				  KCORO_RUNNABLE) == KCORO_PARKED))
+		kcoro_enqueue(co);
+	else
+		kcoro_unpark_slow(co);
 }
 
 int kcoro_pick_cpu(int cpu);

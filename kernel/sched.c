@@ -45,21 +45,6 @@ static struct kcoro_rq *kcoro_rq_of(int cpu)
 	return per_cpu_ptr(&kcoro_rqs, cpu);
 }
 
-/*
- * The run queue: a singly linked FIFO private to the scheduler kthread
- * (no list debugging calls on the hot path).
- */
-static __always_inline void kcoro_push_tail(struct kcoro_rq *rq,
-					    struct kcoro *co)
-{
-	co->rq_next = NULL;
-	if (rq->tail)
-		rq->tail->rq_next = co;
-	else
-		rq->head = co;
-	rq->tail = co;
-}
-
 static __always_inline void kcoro_push_head(struct kcoro_rq *rq,
 					    struct kcoro *co)
 {
@@ -87,26 +72,16 @@ int kcoro_pick_cpu(int cpu)
 }
 
 /*
- * Hand a runnable coroutine to its home CPU's scheduler.  The scheduler
- * itself queues directly; everybody else goes through the lock-free
- * wakeups list and wakes the kthread if the list was empty.  If the home
- * CPU went offline the coroutine moves to another one (see
- * kcoro_cpu_offline()).
+ * kcoro_enqueue() from anything but @co's home scheduler: hand it over
+ * through the lock-free wakeups list and wake the kthread if the list was
+ * empty.  If the home CPU went offline the coroutine moves to another one
+ * (see kcoro_cpu_offline()).
  */
-void kcoro_enqueue(struct kcoro *co)
+void kcoro_enqueue_remote(struct kcoro *co)
 {
-	struct kcoro_rq *rq = kcoro_rq_of(READ_ONCE(co->cpu));
+	struct kcoro_rq *rq;
 	int cpu, target;
 
-	/*
-	 * From the home scheduler itself: its private queue.  If that CPU
-	 * is going offline, kcoro_rq_stop() moves the queue after the
-	 * kthread has stopped.
-	 */
-	if (likely(in_task() && current == READ_ONCE(rq->task))) {
-		kcoro_push_tail(rq, co);
-		return;
-	}
 	rcu_read_lock();
 	for (;;) {
 		cpu = READ_ONCE(co->cpu);
@@ -357,16 +332,21 @@ void kcoro_park(void)
 
 	if (unlikely(!co))
 		return;
-	/* Full barrier: orders the waker's stores before our re-check. */
-	if (atomic_xchg(&co->wake_token, 0))
+	/*
+	 * Only kcoro_park() clears the token, so a plain read that finds
+	 * none is exact; the xchg consuming one is a full barrier that
+	 * orders the waker's stores before our caller's re-check.
+	 */
+	if (unlikely(atomic_read(&co->wake_token)) &&
+	    atomic_xchg(&co->wake_token, 0))
 		return;
 	atomic_set(&co->state, KCORO_PARKED);
 	/*
-	 * Dekker with kcoro_unpark(): we publish PARKED then look for a
-	 * token, it publishes the token then looks for PARKED.  One of us
-	 * sees the other; the cmpxchg picks who makes us runnable again.
-	 * If the waker wins, we are queued on our own CPU before we have
-	 * switched away, which is fine: only this kthread runs us.
+	 * Dekker with the slow path of kcoro_unpark(): we publish PARKED then
+	 * look for a token, it publishes the token then looks for PARKED.
+	 * One of us sees the other; the cmpxchg picks who makes us runnable
+	 * again.  If the waker wins, we are queued on our own CPU before we
+	 * have switched away, which is fine: only this kthread runs us.
 	 */
 	smp_mb();
 	if (!atomic_read(&co->wake_token) ||
@@ -375,9 +355,31 @@ void kcoro_park(void)
 		rq = co->rq;
 		kcoro_reschedule(co, rq, rq->budget ? kcoro_next(rq) : NULL);
 	}
-	atomic_xchg(&co->wake_token, 0);
+	/*
+	 * A waker that found us PARKED made us RUNNABLE with a fully ordered
+	 * cmpxchg and queued us after it, and we run only once that queueing
+	 * reached our scheduler: its stores are visible without a token.  A
+	 * token is left only by the slow path of kcoro_unpark(); consume it
+	 * with a full barrier as above.
+	 */
+	if (unlikely(atomic_read(&co->wake_token)))
+		atomic_xchg(&co->wake_token, 0);
 }
 EXPORT_SYMBOL_GPL(kcoro_park);
+
+/* kcoro_unpark() found @co not parked: leave a token (Dekker). */
+void kcoro_unpark_slow(struct kcoro *co)
+{
+	/*
+	 * Fully ordered: the waker's earlier stores are visible before the
+	 * token, and the token before we look for PARKED again.
+	 */
+	atomic_xchg(&co->wake_token, 1);
+	if (atomic_read(&co->state) == KCORO_PARKED &&
+	    atomic_cmpxchg(&co->state, KCORO_PARKED,
+			   KCORO_RUNNABLE) == KCORO_PARKED)
+		kcoro_enqueue(co);
+}
 
 /**
  * kcoro_unpark() - wake a parked coroutine
@@ -391,16 +393,7 @@ EXPORT_SYMBOL_GPL(kcoro_park);
  */
 void kcoro_unpark(struct kcoro *co)
 {
-	/*
-	 * Fully ordered: the waker's earlier stores are visible before the
-	 * token, and the token before we look for PARKED (Dekker with
-	 * kcoro_park()).
-	 */
-	atomic_xchg(&co->wake_token, 1);
-	if (atomic_read(&co->state) == KCORO_PARKED &&
-	    atomic_cmpxchg(&co->state, KCORO_PARKED,
-			   KCORO_RUNNABLE) == KCORO_PARKED)
-		kcoro_enqueue(co);
+	__kcoro_unpark(co);
 }
 EXPORT_SYMBOL_GPL(kcoro_unpark);
 
