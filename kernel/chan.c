@@ -405,12 +405,10 @@ static struct kc_segment *kc_seg_alloc(struct kcoro_chan *ch, u64 id,
 }
 
 /* Keep a spare segment so that the atomic sections rarely allocate. */
-static int kc_refill_spare(struct kcoro_chan *ch)
+static noinline int kc_refill_spare_slow(struct kcoro_chan *ch)
 {
 	struct kc_segment *seg;
 
-	if (READ_ONCE(ch->spare))
-		return 0;
 	seg = kc_seg_new(ch, GFP_KERNEL);
 	if (!seg)
 		return -ENOMEM;
@@ -419,6 +417,13 @@ static int kc_refill_spare(struct kcoro_chan *ch)
 		atomic_long_dec(&kc_nr_segments);
 	}
 	return 0;
+}
+
+static __always_inline int kc_refill_spare(struct kcoro_chan *ch)
+{
+	if (likely(READ_ONCE(ch->spare)))
+		return 0;
+	return kc_refill_spare_slow(ch);
 }
 
 static inline struct kc_segment *kc_seg_next(struct kc_segment *seg)
@@ -635,7 +640,14 @@ static void kc_inc_completed_eb(struct kcoro_chan *ch, u64 n)
 /* How long a cancelled receiver waits for its expandBuffer to start. */
 #define KC_EB_START_WAIT	(HZ / 50 + 1)
 
-static void kc_expand_buffer(struct kcoro_chan *ch);
+static void __kc_expand_buffer(struct kcoro_chan *ch);
+
+/* Rendezvous and unlimited channels have no expandBuffer to do. */
+static __always_inline void kc_expand_buffer(struct kcoro_chan *ch)
+{
+	if (!ch->rendezvous_or_unlimited)
+		__kc_expand_buffer(ch);
+}
 
 static void kc_wait_eb_completion(struct kcoro_chan *ch, u64 global)
 {
@@ -711,11 +723,11 @@ static void kc_on_cancelled_request(struct kc_segment *seg, unsigned int i,
  * waiter runnable.  Runs inside a claim window (preemption off): it only
  * queues a coroutine or wakes a thread, never switches or sleeps.
  */
-static void kc_chan_schedule_wake(struct kc_waiter *w)
+static __always_inline void kc_chan_schedule_wake(struct kc_waiter *w)
 {
 	switch (w->kind) {
 	case KC_WAITER_CORO:
-		kcoro_unpark(w->co);
+		__kcoro_unpark(w->co);
 		break;
 	case KC_WAITER_THREAD:
 		wake_up_process(w->task);
@@ -768,7 +780,7 @@ static bool kc_select_try_resume(struct kc_waiter *w)
 }
 
 /* tryResume: exactly one of resume and cancel wins the waiter's CAS. */
-static bool kc_try_resume(struct kc_waiter *w, void *elem, int result)
+static __always_inline bool kc_try_resume(struct kc_waiter *w, void *elem, int result)
 {
 	WRITE_ONCE(w->elem, elem);
 	WRITE_ONCE(w->result, result);
@@ -834,7 +846,7 @@ static __always_inline bool kc_install(struct kc_segment *seg, unsigned int i,
 	return false;
 }
 
-static void kc_waiter_init(struct kc_waiter *w, bool sender)
+static __always_inline void kc_waiter_init(struct kc_waiter *w, bool sender)
 {
 	struct kcoro *co = kcoro_this();
 
@@ -1056,13 +1068,11 @@ static struct kc_segment *kc_find_segment_eb(struct kcoro_chan *ch, u64 id,
 	return seg;
 }
 
-static void kc_expand_buffer(struct kcoro_chan *ch)
+static void __kc_expand_buffer(struct kcoro_chan *ch)
 {
 	struct kc_segment *seg;
 	u64 b, id, s;
 
-	if (ch->rendezvous_or_unlimited)
-		return;
 	seg = READ_ONCE(ch->eb_seg);
 	for (;;) {
 		b = atomic64_fetch_add(1, &ch->buffer_end);
