@@ -104,6 +104,7 @@ struct kc_segment {
 	atomic_t cleaned_and_pointers;
 	refcount_t ref;		/* the list's, plus one per armed waiter */
 	bool detached;		/* unlinked from the list (under ch->lock) */
+	bool cacheable;		/* may go to kc_seg_cache when freed */
 	struct kcoro_chan *ch;
 	struct rcu_head rcu;
 	struct kc_cell cells[];
@@ -344,6 +345,79 @@ static __always_inline void kc_op_end(void)
 /* segments (ConcurrentLinkedList.kt)                                */
 
 /*
+ * Freed segments of the default size are kept per CPU and reused, as the
+ * stack and coroutine caches do: kmalloc() and kfree() of a segment (1 KiB,
+ * zeroed on allocation on kernels with init_on_alloc) cost more than the
+ * 32 messages that use it.  A segment goes to the cache only when nothing
+ * can reach it any more (where it would otherwise be kfree()d), so reuse
+ * is as safe as a new allocation.  KASAN kernels free every segment, so
+ * that a use after free is still caught.  Interrupts are disabled around
+ * the cache: segments are freed from RCU callbacks too.
+ */
+#define KC_SEG_CACHE_CELLS	32
+#define KC_SEG_CACHE_NR		4
+
+struct kc_seg_cache {
+	unsigned int nr;
+	struct kc_segment *seg[KC_SEG_CACHE_NR];
+};
+
+static DEFINE_PER_CPU(struct kc_seg_cache, kc_seg_cache);
+
+static size_t kc_seg_bytes(unsigned int cells)
+{
+	struct kc_segment *seg;
+
+	return struct_size(seg, cells, cells);
+}
+
+static struct kc_segment *kc_seg_cache_get(void)
+{
+	struct kc_seg_cache *c;
+	struct kc_segment *seg = NULL;
+	unsigned long flags;
+
+	local_irq_save(flags);
+	c = this_cpu_ptr(&kc_seg_cache);
+	if (c->nr)
+		seg = c->seg[--c->nr];
+	local_irq_restore(flags);
+	return seg;
+}
+
+/* Free a segment nothing references any more. */
+static void kc_seg_free(struct kc_segment *seg)
+{
+	struct kc_seg_cache *c;
+	unsigned long flags;
+
+	atomic_long_dec(&kc_nr_segments);
+	if (seg->cacheable) {
+		local_irq_save(flags);
+		c = this_cpu_ptr(&kc_seg_cache);
+		if (c->nr < KC_SEG_CACHE_NR) {
+			c->seg[c->nr++] = seg;
+			seg = NULL;
+		}
+		local_irq_restore(flags);
+	}
+	kfree(seg);
+}
+
+/* Module unload, after rcu_barrier(): no segment is freed any more. */
+void kc_seg_cache_drain(void)
+{
+	struct kc_seg_cache *c;
+	int cpu;
+
+	for_each_possible_cpu(cpu) {
+		c = per_cpu_ptr(&kc_seg_cache, cpu);
+		while (c->nr)
+			kfree(c->seg[--c->nr]);
+	}
+}
+
+/*
  * The last reference on a segment goes only after its list reference,
  * which is dropped a grace period after the segment was unlinked (see
  * kc_seg_unlinked()): by then no operation can touch the segment without
@@ -351,10 +425,8 @@ static __always_inline void kc_op_end(void)
  */
 static void kc_seg_put(struct kc_segment *seg)
 {
-	if (refcount_dec_and_test(&seg->ref)) {
-		kfree(seg);
-		atomic_long_dec(&kc_nr_segments);
-	}
+	if (refcount_dec_and_test(&seg->ref))
+		kc_seg_free(seg);
 }
 
 static void kc_seg_unlinked_rcu(struct rcu_head *head)
@@ -374,13 +446,29 @@ static void kc_seg_unlinked(struct kc_segment *seg)
 	call_rcu(&seg->rcu, kc_seg_unlinked_rcu);
 }
 
+/*
+ * A zeroed segment.  Only unaccounted segments of the default size go
+ * through the cache (the first segment is charged to the creator's memory
+ * cgroup, like the channel).
+ */
 static struct kc_segment *kc_seg_new(struct kcoro_chan *ch, gfp_t gfp)
 {
-	struct kc_segment *seg;
+	bool cacheable = !IS_ENABLED(CONFIG_KASAN) &&
+			 ch->seg_size == KC_SEG_CACHE_CELLS &&
+			 !(gfp & __GFP_ACCOUNT);
+	struct kc_segment *seg = NULL;
 
-	seg = kzalloc(struct_size(seg, cells, ch->seg_size), gfp);
-	if (seg)
+	if (cacheable) {
+		seg = kc_seg_cache_get();
+		if (seg)
+			memset(seg, 0, kc_seg_bytes(KC_SEG_CACHE_CELLS));
+	}
+	if (!seg)
+		seg = kzalloc(kc_seg_bytes(ch->seg_size), gfp);
+	if (seg) {
+		seg->cacheable = cacheable;
 		atomic_long_inc(&kc_nr_segments);
+	}
 	return seg;
 }
 
@@ -412,10 +500,8 @@ static noinline int kc_refill_spare_slow(struct kcoro_chan *ch)
 	seg = kc_seg_new(ch, GFP_KERNEL);
 	if (!seg)
 		return -ENOMEM;
-	if (cmpxchg(&ch->spare, NULL, seg)) {
-		kfree(seg);
-		atomic_long_dec(&kc_nr_segments);
-	}
+	if (cmpxchg(&ch->spare, NULL, seg))
+		kc_seg_free(seg);
 	return 0;
 }
 
@@ -577,8 +663,7 @@ static struct kc_segment *kc_find_segment(struct kcoro_chan *ch,
 				kc_seg_remove(cur);
 			cur = new;
 		} else if (cmpxchg(&ch->spare, NULL, new)) {
-			kfree(new);
-			atomic_long_dec(&kc_nr_segments);
+			kc_seg_free(new);
 		}
 	}
 	return cur;
@@ -2811,8 +2896,7 @@ void kcoro_chan_put(struct kcoro_chan *ch)
 		kc_seg_put(seg);
 	}
 	if (ch->spare)
-		atomic_long_dec(&kc_nr_segments);
-	kfree(ch->spare);
+		kc_seg_free(ch->spare);
 	if (ch->release)
 		ch->release(ch, ch->undelivered_ctx);
 	kfree(ch);

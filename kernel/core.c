@@ -549,6 +549,7 @@ static void __exit kcoro_exit_module(void)
 	kcoro_stack_cache_drain();
 	/* Channel segments are freed by RCU callbacks in this module. */
 	rcu_barrier();
+	kc_seg_cache_drain();
 	kcoro_get_stats(&stats);
 	live = stats.live;
 	if (live) {

@@ -250,6 +250,7 @@ u64 kcoro_sched_switches(void);
 void *kcoro_chan_ctx(struct kcoro_chan *ch);
 int kc_chan_send_keep(struct kcoro_chan *ch, void *elem, ktime_t deadline);
 int kc_chan_try_send_nowait(struct kcoro_chan *ch, void *elem);
+void kc_seg_cache_drain(void);
 
 /* dev.c */
 int kcoro_dev_init(void);
