@@ -15,6 +15,8 @@
 #include <linux/spinlock.h>
 
 #include "internal.h"
+#define CREATE_TRACE_POINTS
+#include "trace.h"
 
 static struct kmem_cache *kcoro_cachep;
 static atomic64_t kcoro_next_id;
@@ -132,6 +134,7 @@ static void kcoro_obj_cache_drain(void)
 
 static void kcoro_free(struct kcoro *co)
 {
+	kcoro_debug_del(co);
 	kcoro_obj_free(co);
 	this_cpu_dec(kcoro_nr_live);
 }
@@ -223,6 +226,8 @@ struct kcoro *__kcoro_spawn(kcoro_fn_t fn, void *arg,
 	refcount_set(&co->ref, 2);
 	this_cpu_inc(kcoro_nr_live);
 	this_cpu_inc(kcoro_nr_spawned);
+	kcoro_debug_add(co);
+	trace_kcoro_spawn(co->id, fn, cpu);
 
 	kcoro_enqueue(co);
 	return co;
@@ -366,6 +371,7 @@ void kcoro_finish_early(struct kcoro *co)
 		kcoro_get(joiner);
 		ref = true;
 	}
+	trace_kcoro_exit(co->id, co->result);
 	atomic_set_release(&co->state, KCORO_DEAD);
 	preempt_enable();
 	if (joiner) {
@@ -528,6 +534,7 @@ static int __init kcoro_init(void)
 	ret = kcoro_dev_init();
 	if (ret)
 		goto err_sched;
+	kcoro_debug_init();
 	pr_info("kcoro: ready, %u scheduler(s), %lu-byte stacks\n",
 		num_online_cpus(), THREAD_SIZE);
 	return 0;
@@ -545,6 +552,7 @@ static void __exit kcoro_exit_module(void)
 	long live;
 
 	kcoro_dev_exit();
+	kcoro_debug_exit();
 	kcoro_sched_exit();
 	kcoro_stack_cache_drain();
 	/* Channel segments are freed by RCU callbacks in this module. */

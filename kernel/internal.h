@@ -18,6 +18,8 @@
 #include <linux/hardirq.h>
 #include <linux/sched.h>
 
+#include "trace.h"
+
 /**
  * struct kcoro_context - a suspended execution context
  * @sp: saved stack pointer; the callee-saved registers sit on the stack
@@ -77,6 +79,8 @@ struct kcoro {
 	u64 id;
 	struct module *owner;		/* pinned while the coroutine lives */
 	struct kcoro *joiner;		/* the one coroutine joining, if any */
+	void *waiting;			/* caller of the last kcoro_park() */
+	struct list_head all_node;	/* on the debugfs list */
 	struct wait_queue_head join_wq;	/* other joiners */
 	struct hrtimer timer;
 };
@@ -102,6 +106,10 @@ struct kcoro {
  * @main_co: the kthread's own context, entered between coroutine steps
  * @switches: switches into coroutines (statistics)
  * @cpu: CPU number
+ * @curr_id: id of the coroutine switched to last, for the watchdog
+ * @curr_fn: its body function
+ * @curr_since: jiffies at that switch
+ * @long_run_switches: @switches when the watchdog last reported
  *
  * A runnable coroutine is only ever run by the scheduler of its home CPU.
  * That is what lets a coroutine queue itself (yield) or become runnable
@@ -120,6 +128,10 @@ struct kcoro_rq {
 	struct kcoro_context main_co;
 	u64 switches;
 	int cpu;
+	u64 curr_id;
+	void *curr_fn;
+	unsigned long curr_since;
+	u64 long_run_switches;
 };
 
 DECLARE_PER_CPU(struct kcoro_rq, kcoro_rqs);
@@ -235,10 +247,12 @@ static __always_inline void __kcoro_unpark(struct kcoro *co)
 {
 	if (likely(atomic_read(&co->state) == KCORO_PARKED) &&
 	    likely(atomic_cmpxchg(&co->state, KCORO_PARKED,
-				  KCORO_RUNNABLE) == KCORO_PARKED))
+				  KCORO_RUNNABLE) == KCORO_PARKED)) {
+		trace_kcoro_wake(co->id, READ_ONCE(co->cpu));
 		kcoro_enqueue(co);
-	else
+	} else {
 		kcoro_unpark_slow(co);
+	}
 }
 
 int kcoro_pick_cpu(int cpu);
@@ -255,6 +269,12 @@ void kc_seg_cache_drain(void);
 /* dev.c */
 int kcoro_dev_init(void);
 void kcoro_dev_exit(void);
+
+/* debug.c */
+void kcoro_debug_add(struct kcoro *co);
+void kcoro_debug_del(struct kcoro *co);
+void kcoro_debug_init(void);
+void kcoro_debug_exit(void);
 
 /* stack.c */
 void *kcoro_stack_alloc(void);

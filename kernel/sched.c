@@ -30,6 +30,7 @@
 #include <linux/stackprotector.h>
 
 #include "internal.h"
+#include "trace.h"
 
 /* Direct switches between coroutines before main_co gets a turn. */
 #define KCORO_DIRECT_BUDGET	32
@@ -147,7 +148,11 @@ static __always_inline void kcoro_enter(struct kcoro_rq *rq, struct kcoro *next)
 {
 	atomic_set(&next->state, KCORO_RUNNING);
 	next->rq = rq;
+	trace_kcoro_switch(rq->curr ? rq->curr->id : 0, next->id);
 	rq->switches++;
+	rq->curr_id = next->id;
+	rq->curr_fn = next->fn;
+	rq->curr_since = jiffies;
 	WRITE_ONCE(rq->curr, next);
 	current->stack = next->ctx.stack;
 }
@@ -196,6 +201,7 @@ void kcoro_landed_finish(struct kcoro_rq *rq)
 void kcoro_switch_to_main(struct kcoro *co, enum kcoro_req req)
 {
 	co->req = req;
+	trace_kcoro_switch(co->id, 0);
 	local_irq_disable();
 	kcoro_ctx_switch(&co->ctx, &co->rq->main_co);
 	local_irq_enable();
@@ -298,6 +304,7 @@ void kcoro_yield(void)
 	if (!next && rq->budget) {
 		/* Alone on this CPU: keep running, but be a good citizen. */
 		rq->budget--;
+		rq->curr_since = jiffies;	/* it did suspend, for the watchdog */
 		cond_resched();
 		return;
 	}
@@ -340,6 +347,8 @@ void kcoro_park(void)
 	if (unlikely(atomic_read(&co->wake_token)) &&
 	    atomic_xchg(&co->wake_token, 0))
 		return;
+	co->waiting = __builtin_return_address(0);
+	trace_kcoro_park(co->id);
 	atomic_set(&co->state, KCORO_PARKED);
 	/*
 	 * Dekker with the slow path of kcoro_unpark(): we publish PARKED then
@@ -377,8 +386,10 @@ void kcoro_unpark_slow(struct kcoro *co)
 	atomic_xchg(&co->wake_token, 1);
 	if (atomic_read(&co->state) == KCORO_PARKED &&
 	    atomic_cmpxchg(&co->state, KCORO_PARKED,
-			   KCORO_RUNNABLE) == KCORO_PARKED)
+			   KCORO_RUNNABLE) == KCORO_PARKED) {
+		trace_kcoro_wake(co->id, READ_ONCE(co->cpu));
 		kcoro_enqueue(co);
+	}
 }
 
 /**

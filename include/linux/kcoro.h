@@ -137,6 +137,7 @@ struct kcoro_stats {
 };
 
 void kcoro_get_stats(struct kcoro_stats *stats);
+long kcoro_long_runs(void);
 size_t kcoro_object_size(void);
 
 #endif /* _LINUX_KCORO_H */

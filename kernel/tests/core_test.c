@@ -2331,6 +2331,44 @@ static int kcoro_test_suite_init(struct kunit_suite *suite)
 	return 0;
 }
 
+/*
+ * The long-run watchdog (long_run_ms, default 2000 ms) reports a
+ * coroutine that runs without suspending, once per run; one that yields
+ * as often as it should is never reported.
+ */
+static long kcoro_test_spin_fn(void *arg)
+{
+	unsigned long end = jiffies + msecs_to_jiffies(2600);
+	bool yield = arg;
+
+	while (time_before(jiffies, end)) {
+		mdelay(5);
+		if (yield)
+			kcoro_yield();
+	}
+	return 0;
+}
+
+static void kcoro_test_long_run(struct kunit *test)
+{
+	struct kcoro *co;
+	long before;
+
+	before = kcoro_long_runs();
+	co = kcoro_spawn(kcoro_test_spin_fn, (void *)true, NULL);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(co));
+	kcoro_join(co);
+	kcoro_put(co);
+	KUNIT_EXPECT_EQ(test, kcoro_long_runs(), before);
+
+	co = kcoro_spawn(kcoro_test_spin_fn, NULL, NULL);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(co));
+	kcoro_join(co);
+	kcoro_put(co);
+	/* The watchdog looks every 500 ms: once, however long past the limit. */
+	KUNIT_EXPECT_EQ(test, kcoro_long_runs(), before + 1);
+}
+
 static struct kunit_case kcoro_test_cases[] = {
 	KUNIT_CASE(kcoro_test_spawn_validation),
 	KUNIT_CASE(kcoro_test_yield_order),
@@ -2347,6 +2385,7 @@ static struct kunit_case kcoro_test_cases[] = {
 	KUNIT_CASE_SLOW(kcoro_test_hotplug),
 	KUNIT_CASE(kcoro_test_migrate_canary),
 	KUNIT_CASE(kcoro_test_refs),
+	KUNIT_CASE_SLOW(kcoro_test_long_run),
 	{}
 };
 

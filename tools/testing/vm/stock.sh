@@ -29,6 +29,21 @@ hits=$(grep -c kcoro_yield_ret: $T/trace)
 echo "kretprobe on kcoro_yield: $hits returns"
 [ "$hits" = $((24 * $(grep -c ^processor /proc/cpuinfo))) ]
 echo '-:kcoro_yield_ret' >> $T/kprobe_events
+# kcoro's tracepoints show its scheduling: spawns, switches, parks,
+# wake-ups and exits of the demo's coroutines.
+echo > $T/trace
+echo 1 > $T/events/kcoro/enable
+rmmod kcoro_demo
+insmod kcoro_demo.ko
+echo 0 > $T/events/kcoro/enable
+for ev in kcoro_spawn kcoro_switch kcoro_park kcoro_wake kcoro_exit; do
+	n=$(grep -c " $ev: " $T/trace)
+	echo "tracepoint $ev: $n events"
+	[ "$n" -gt 0 ]
+done
+# debugfs lists the live coroutines (none left once the demo is done).
+grep -q '^id' /sys/kernel/debug/kcoro/coroutines
+grep -q '^live' /sys/kernel/debug/kcoro/stats
 dmesg | grep -q 'kcoro_demo: all coroutines joined'
 rmmod kcoro_demo
 rmmod kcoro
