@@ -552,7 +552,7 @@ static ssize_t kc_recv_user(struct kc_uchan *uc, void __user *buf,
 	int ret;
 
 	n = min_t(size_t, size, uc->max_msg);
-	if (fault_in_writeable(buf, n))
+	if (fault_in_safe_writeable(buf, n))
 		return -EFAULT;
 	ret = kc_recv_mbuf(uc, &m, w);
 	if (ret)
@@ -647,7 +647,12 @@ static long kc_ioc_batch(struct file *file, struct kc_uchan *uc,
 		/* After the first message, wait only when asked to. */
 		if (!(b.flags & KCORO_BATCH_WAITALL))
 			w.nonblock = true;
-		cond_resched();
+		/*
+		 * Not after every message: the peer just woken would take the
+		 * CPU each time and a batch would become a ping-pong.
+		 */
+		if (!((i + 1) % 64))
+			cond_resched();
 	}
 	if (i)
 		return i;
@@ -888,8 +893,8 @@ static int kc_sel_prepare(struct kcoro_sel_clause *uc, struct kc_sel *ks,
 		kc->elem = ks->m;
 	} else {
 		kc->op = KCORO_SELECT_RECV;
-		if (fault_in_writeable(u64_to_user_ptr(uc->buf),
-				       min(uc->len, ks->uc->max_msg)))
+		if (fault_in_safe_writeable(u64_to_user_ptr(uc->buf),
+					    min(uc->len, ks->uc->max_msg)))
 			return -EFAULT;
 	}
 	return 0;
