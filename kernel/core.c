@@ -190,6 +190,7 @@ struct kcoro *__kcoro_spawn(kcoro_fn_t fn, void *arg,
 			    struct module *owner)
 {
 	int cpu = KCORO_CPU_ANY;
+	bool pinned = false;
 	struct kcoro *co;
 
 	might_sleep();
@@ -197,6 +198,7 @@ struct kcoro *__kcoro_spawn(kcoro_fn_t fn, void *arg,
 		if (attr->flags || attr->stack_size > THREAD_SIZE)
 			return ERR_PTR(-EINVAL);
 		cpu = attr->cpu;
+		pinned = cpu != KCORO_CPU_ANY;
 		if (cpu != KCORO_CPU_ANY &&
 		    (cpu < 0 || cpu >= nr_cpu_ids || !cpu_possible(cpu)))
 			return ERR_PTR(-EINVAL);
@@ -220,6 +222,8 @@ struct kcoro *__kcoro_spawn(kcoro_fn_t fn, void *arg,
 	co->owner = owner;
 	co->cpu = cpu;
 	co->id = atomic64_inc_return(&kcoro_next_id);
+	if (pinned)
+		__set_bit(KCORO_FLAG_PINNED, &co->flags);
 	atomic_set(&co->state, KCORO_RUNNABLE);
 	init_waitqueue_head(&co->join_wq);
 	/* One reference for the caller, one for the running coroutine. */

@@ -142,8 +142,8 @@ static int kcoro_stats_show(struct seq_file *m, void *v)
 		   cs.channels, cs.segments, cs.waiters);
 	for_each_online_cpu(cpu) {
 		rq = per_cpu_ptr(&kcoro_rqs, cpu);
-		seq_printf(m, "cpu%d\tswitches %llu\tcurrent %llu\n", cpu,
-			   READ_ONCE(rq->switches),
+		seq_printf(m, "cpu%d\tswitches %llu\tsteals %llu\tcurrent %llu\n",
+			   cpu, READ_ONCE(rq->switches), READ_ONCE(rq->steals),
 			   READ_ONCE(rq->curr) ? READ_ONCE(rq->curr_id) : 0);
 	}
 	return 0;

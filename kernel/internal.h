@@ -55,6 +55,7 @@ enum {
 /* co->flags bits */
 enum {
 	KCORO_FLAG_CANCELLED,
+	KCORO_FLAG_PINNED,	/* spawned on a given CPU: never stolen */
 };
 
 struct kcoro_rq;
@@ -105,6 +106,7 @@ struct kcoro {
  *	whoever lands on the CPU after that switch finishes it
  * @main_co: the kthread's own context, entered between coroutine steps
  * @switches: switches into coroutines (statistics)
+ * @steals: times this scheduler gave half its queue to an idle one
  * @cpu: CPU number
  * @curr_id: id of the coroutine switched to last, for the watchdog
  * @curr_fn: its body function
@@ -127,6 +129,7 @@ struct kcoro_rq {
 	struct kcoro *dead;
 	struct kcoro_context main_co;
 	u64 switches;
+	u64 steals;
 	int cpu;
 	u64 curr_id;
 	void *curr_fn;

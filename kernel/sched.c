@@ -39,6 +39,13 @@ DEFINE_PER_CPU(struct kcoro_rq, kcoro_rqs);
 
 /* CPUs whose scheduler accepts work. */
 static struct cpumask kcoro_online_mask;
+/*
+ * Schedulers asleep with nothing to run, asking for work (see
+ * kcoro_share()); kcoro_nr_idle counts them so that busy schedulers test
+ * one word on their hot path.
+ */
+static struct cpumask kcoro_idle_mask;
+static atomic_t kcoro_nr_idle;
 static enum cpuhp_state kcoro_hp_state;
 
 static struct kcoro_rq *kcoro_rq_of(int cpu)
@@ -132,11 +139,81 @@ static __always_inline struct kcoro *kcoro_pop(struct kcoro_rq *rq)
 	return co;
 }
 
+/*
+ * Work stealing, by request.  A run queue is private to its kthread (no
+ * lock on the fast path), so an idle scheduler does not take coroutines
+ * itself: it asks, by setting its bit in kcoro_idle_mask before it
+ * sleeps, and the first busy scheduler to reach a scheduling point with
+ * more than one coroutine queued claims that bit and hands it half of its
+ * queue, oldest first.  Never the coroutine running on the giver (it may
+ * be queued already, woken while still switching away: only its own
+ * kthread may run it until it has), never a pinned one.  The moved
+ * coroutines get their new home CPU before they are queued there, so the
+ * invariant of struct kcoro_rq holds: a runnable coroutine is run only by
+ * its home CPU's scheduler.
+ */
+static noinline void kcoro_share(struct kcoro_rq *rq)
+{
+	struct kcoro *co, **link, *moved = NULL, **tail = &moved;
+	unsigned int n = 0, give;
+	int cpu;
+
+	for (co = rq->head; co; co = co->rq_next)
+		n++;
+	if (n < 2)
+		return;
+	cpu = cpumask_first(&kcoro_idle_mask);
+	if (cpu == rq->cpu)
+		cpu = cpumask_next(cpu, &kcoro_idle_mask);
+	if (cpu >= nr_cpu_ids || !cpumask_test_and_clear_cpu(cpu, &kcoro_idle_mask))
+		return;
+	atomic_dec(&kcoro_nr_idle);
+	give = n / 2;
+	rq->tail = NULL;
+	for (link = &rq->head; (co = *link) && give; ) {
+		if (co == rq->curr || test_bit(KCORO_FLAG_PINNED, &co->flags)) {
+			rq->tail = co;
+			link = &co->rq_next;
+			continue;
+		}
+		*link = co->rq_next;
+		*tail = co;
+		tail = &co->rq_next;
+		give--;
+	}
+	*tail = NULL;
+	/* The rest of the queue after the last moved one. */
+	for (; *link; link = &(*link)->rq_next)
+		rq->tail = *link;
+	rq->steals++;
+	for (co = moved, n = 0; co; co = moved, n++) {
+		moved = co->rq_next;
+		WRITE_ONCE(co->cpu, cpu);
+		kcoro_enqueue_remote(co);
+	}
+	trace_kcoro_steal(n, rq->cpu, cpu);
+}
+
 /* Next runnable coroutine of @rq, or NULL.  Only rq->task calls this. */
 static __always_inline struct kcoro *kcoro_next(struct kcoro_rq *rq)
 {
 	kcoro_take_wakeups(rq);
+	if (unlikely(atomic_read(&kcoro_nr_idle)) && rq->head && rq->head->rq_next)
+		kcoro_share(rq);
 	return kcoro_pop(rq);
+}
+
+/* An idle scheduler asks for work before it sleeps. */
+static void kcoro_idle_begin(struct kcoro_rq *rq)
+{
+	if (!cpumask_test_and_set_cpu(rq->cpu, &kcoro_idle_mask))
+		atomic_inc(&kcoro_nr_idle);
+}
+
+static void kcoro_idle_end(struct kcoro_rq *rq)
+{
+	if (cpumask_test_and_clear_cpu(rq->cpu, &kcoro_idle_mask))
+		atomic_dec(&kcoro_nr_idle);
 }
 
 /*
@@ -436,14 +513,17 @@ static noinline void kcoro_sched_loop(struct kcoro_rq *rq)
 		if (!co) {
 			/* Publish the sleep before the last look (wakeups). */
 			set_current_state(TASK_IDLE);
+			kcoro_idle_begin(rq);
 			co = kcoro_next(rq);
 			if (!co) {
 				if (!kthread_should_stop())
 					schedule();
 				__set_current_state(TASK_RUNNING);
+				kcoro_idle_end(rq);
 				continue;
 			}
 			__set_current_state(TASK_RUNNING);
+			kcoro_idle_end(rq);
 		}
 		kcoro_run(rq, co);
 		cond_resched();
@@ -511,6 +591,7 @@ static void kcoro_rq_stop_begin(struct kcoro_rq *rq)
 	cpumask_clear_cpu(rq->cpu, &kcoro_online_mask);
 	if (rq->task)
 		kthread_stop(rq->task);
+	kcoro_idle_end(rq);
 	WRITE_ONCE(rq->online, false);
 }
 

@@ -74,6 +74,22 @@ TRACE_EVENT(kcoro_wake,
 	TP_printk("id=%llu cpu=%d", __entry->id, __entry->cpu)
 );
 
+TRACE_EVENT(kcoro_steal,
+	TP_PROTO(unsigned int n, int from, int to),
+	TP_ARGS(n, from, to),
+	TP_STRUCT__entry(
+		__field(unsigned int, n)
+		__field(int, from)
+		__field(int, to)
+	),
+	TP_fast_assign(
+		__entry->n = n;
+		__entry->from = from;
+		__entry->to = to;
+	),
+	TP_printk("n=%u from=%d to=%d", __entry->n, __entry->from, __entry->to)
+);
+
 TRACE_EVENT(kcoro_exit,
 	TP_PROTO(u64 id, long result),
 	TP_ARGS(id, result),

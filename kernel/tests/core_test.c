@@ -2369,6 +2369,116 @@ static void kcoro_test_long_run(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, kcoro_long_runs(), before + 1);
 }
 
+/*
+ * Work stealing: 1,000 CPU-bound coroutines spawned on one CPU without a
+ * CPU preference start there and spread to every online CPU; 100 pinned
+ * to that CPU never leave it.
+ */
+#define KCORO_STEAL_N		1000
+#define KCORO_STEAL_PINNED	100
+
+struct kcoro_steal {
+	int home;
+	atomic_t ran_on[NR_CPUS];
+	atomic_t pinned_moved;
+	atomic_t started_elsewhere;
+};
+
+/* CPU-bound work: a busy loop, never a sleep. */
+static void kcoro_steal_spin(void)
+{
+	u64 end = ktime_get_ns() + 200 * NSEC_PER_USEC;
+
+	while (ktime_get_ns() < end)
+		cpu_relax();
+}
+
+static long kcoro_steal_work_fn(void *arg)
+{
+	struct kcoro_steal *st = arg;
+	int cpu = raw_smp_processor_id();
+
+	if (cpu != st->home)
+		atomic_inc(&st->started_elsewhere);
+	kcoro_steal_spin();
+	atomic_inc(&st->ran_on[raw_smp_processor_id()]);
+	return 0;
+}
+
+static long kcoro_steal_pinned_fn(void *arg)
+{
+	struct kcoro_steal *st = arg;
+
+	kcoro_steal_spin();
+	if (raw_smp_processor_id() != st->home)
+		atomic_inc(&st->pinned_moved);
+	kcoro_yield();
+	if (raw_smp_processor_id() != st->home)
+		atomic_inc(&st->pinned_moved);
+	return 0;
+}
+
+static long kcoro_steal_spawner_fn(void *arg)
+{
+	struct kcoro_attr pin = { .cpu = ((struct kcoro_steal *)arg)->home };
+	struct kcoro **co;
+	long bad = 0;
+	int i;
+
+	co = kcalloc(KCORO_STEAL_N + KCORO_STEAL_PINNED, sizeof(*co), GFP_KERNEL);
+	if (!co)
+		return -ENOMEM;
+	for (i = 0; i < KCORO_STEAL_N + KCORO_STEAL_PINNED; i++) {
+		if (i < KCORO_STEAL_N)
+			co[i] = kcoro_spawn(kcoro_steal_work_fn, arg, NULL);
+		else
+			co[i] = kcoro_spawn(kcoro_steal_pinned_fn, arg, &pin);
+		if (IS_ERR(co[i])) {
+			co[i] = NULL;
+			bad++;
+		}
+	}
+	for (i = 0; i < KCORO_STEAL_N + KCORO_STEAL_PINNED; i++) {
+		if (!co[i])
+			continue;
+		kcoro_join(co[i]);
+		kcoro_put(co[i]);
+	}
+	kfree(co);
+	return bad;
+}
+
+static void kcoro_test_steal(struct kunit *test)
+{
+	struct kcoro_steal *st;
+	struct kcoro_attr attr;
+	struct kcoro *co;
+	int cpu, cpus = 0, total = 0;
+
+	if (num_online_cpus() < 2)
+		kunit_skip(test, "needs two online CPUs");
+	st = kunit_kzalloc(test, sizeof(*st), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, st);
+	st->home = cpumask_first(cpu_online_mask);
+	attr = (struct kcoro_attr){ .cpu = st->home };
+	co = kcoro_spawn(kcoro_steal_spawner_fn, st, &attr);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(co));
+	KUNIT_EXPECT_EQ(test, kcoro_join(co), 0);
+	kcoro_put(co);
+	for_each_online_cpu(cpu) {
+		int n = atomic_read(&st->ran_on[cpu]);
+
+		kunit_info(test, "cpu%d ran %d coroutines\n", cpu, n);
+		cpus += n > 0;
+		total += n;
+	}
+	KUNIT_EXPECT_EQ(test, total, KCORO_STEAL_N);
+	KUNIT_EXPECT_EQ(test, cpus, (int)num_online_cpus());
+	/* They started on their spawner's CPU: stealing moved them. */
+	KUNIT_EXPECT_GT(test, atomic_read(&st->started_elsewhere), 0);
+	KUNIT_EXPECT_EQ(test, atomic_read(&st->pinned_moved), 0);
+}
+
 static struct kunit_case kcoro_test_cases[] = {
 	KUNIT_CASE(kcoro_test_spawn_validation),
 	KUNIT_CASE(kcoro_test_yield_order),
@@ -2386,6 +2496,7 @@ static struct kunit_case kcoro_test_cases[] = {
 	KUNIT_CASE(kcoro_test_migrate_canary),
 	KUNIT_CASE(kcoro_test_refs),
 	KUNIT_CASE_SLOW(kcoro_test_long_run),
+	KUNIT_CASE_SLOW(kcoro_test_steal),
 	{}
 };
 
