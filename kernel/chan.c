@@ -2526,10 +2526,15 @@ static int kc_select_wait(struct kc_select *sel, ktime_t deadline)
  * send clause on a closed channel, completes with @result -EPIPE.  Works
  * from a coroutine (parks) and from a thread (sleeps interruptibly).
  *
+ * A select may not have both a send and a receive clause on the same
+ * rendezvous channel: they could only meet each other, and a select never
+ * meets itself.
+ *
  * Return: the index of the clause that completed; -EAGAIN (with
  * %KCORO_SELECT_DEFAULT); -ETIMEDOUT; -EINTR (thread, signal);
- * -ECANCELED (coroutine cancelled); -EINVAL; -ENOMEM.  On an error no
- * clause took effect.
+ * -ECANCELED (coroutine cancelled); -EINVAL (bad clauses or flags, or a
+ * send and a receive clause on one rendezvous channel); -ENOMEM.  On an
+ * error no clause took effect.
  */
 int kcoro_select(struct kcoro_select_clause *c, unsigned int n,
 		 unsigned int flags, ktime_t deadline)
@@ -2544,10 +2549,21 @@ int kcoro_select(struct kcoro_select_clause *c, unsigned int n,
 	if (!n || n > KCORO_SELECT_MAX ||
 	    flags & ~(KCORO_SELECT_BIASED | KCORO_SELECT_DEFAULT))
 		return -EINVAL;
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		if (!c[i].ch || (c[i].op != KCORO_SELECT_SEND &&
 				 c[i].op != KCORO_SELECT_RECV))
 			return -EINVAL;
+		/*
+		 * A send and a receive on one rendezvous channel could only
+		 * meet each other; a select never meets itself, and each
+		 * registration would knock the other out of its cell for
+		 * ever.  (Go blocks such a select; kcoro refuses it.)
+		 */
+		for (k = 0; k < i; k++)
+			if (c[k].ch == c[i].ch && c[k].op != c[i].op &&
+			    !c[i].ch->capacity)
+				return -EINVAL;
+	}
 	kc_select_order(order, n, flags & KCORO_SELECT_BIASED);
 	if (flags & KCORO_SELECT_DEFAULT)
 		return kc_select_try(c, n, order);
@@ -2578,6 +2594,11 @@ int kcoro_select(struct kcoro_select_clause *c, unsigned int n,
 				break;
 			continue;
 		}
+		/* Never trap the caller here, whatever the channels do. */
+		ret = kc_should_cancel(&w[0], deadline);
+		if (ret)
+			break;
+		cond_resched();
 		/* REG_PENDING: resumers found clauses while we registered. */
 		if (atomic_cmpxchg(&sel.state, st, KC_SEL_REG) != st)
 			continue;
@@ -2764,6 +2785,36 @@ void *kcoro_chan_ctx(struct kcoro_chan *ch)
 	return ch->undelivered_ctx;
 }
 
+/*
+ * Elements a receive could still get: buffered cells and suspended (or
+ * still arriving) senders between the receive and send positions.  Cells
+ * of failed sends (INTERRUPTED_SEND) and removed segments do not count.
+ * A read-only walk, bounded: a hint for fdinfo and the ABI's info call.
+ */
+static u64 kc_count_pending(struct kcoro_chan *ch, u64 r, u64 s)
+{
+	struct kc_segment *seg = READ_ONCE(ch->recv_seg);
+	unsigned int budget = 1U << 20, i;
+	unsigned long st;
+	u64 n = 0, g;
+
+	while (seg && seg != KC_SEG_CLOSED && budget) {
+		for (i = 0; i < ch->seg_size && budget; i++, budget--) {
+			g = kc_global(seg, i);
+			if (g < r)
+				continue;
+			if (g >= s)
+				return n;
+			st = kc_get_state(seg, i);
+			if (st == KC_BUFFERED || st == KC_EMPTY ||
+			    st == KC_IN_BUFFER || kc_is_waiter(st))
+				n++;
+		}
+		seg = READ_ONCE(seg->next);
+	}
+	return n;
+}
+
 /**
  * kcoro_chan_get_snapshot() - a snapshot of one channel's state
  * @ch: the channel
@@ -2773,19 +2824,23 @@ void kcoro_chan_get_snapshot(struct kcoro_chan *ch,
 			     struct kcoro_chan_snapshot *info)
 {
 	u64 word, s, r;
+	int status;
 
 	kc_op_begin();
 	word = atomic64_read(&ch->senders);
+	status = kc_close_status(word);
 	r = kc_receivers_counter(ch);
 	s = word & KC_SENDERS_MASK;
-	if (kc_is_closed(ch, word, false))
-		info->state = READ_ONCE(ch->close_cause) == -ECANCELED ?
-			      KCORO_CHAN_STATE_CANCELLED : KCORO_CHAN_STATE_CLOSED;
-	else
+	if (status == KC_CLOSE_ACTIVE)
 		info->state = KCORO_CHAN_STATE_OPEN;
+	else if (status == KC_CLOSE_CLOSED)
+		info->state = KCORO_CHAN_STATE_CLOSED;
+	else
+		info->state = KCORO_CHAN_STATE_CANCELLED;
+	info->pending = 0;
+	if (info->state != KCORO_CHAN_STATE_CANCELLED && s > r)
+		info->pending = kc_count_pending(ch, r, s);
 	kc_op_end();
-	info->pending = info->state != KCORO_CHAN_STATE_CANCELLED && s > r ?
-			s - r : 0;
 	info->ctx = ch->undelivered_ctx;
 }
 EXPORT_SYMBOL_GPL(kcoro_chan_get_snapshot);

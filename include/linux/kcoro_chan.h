@@ -198,8 +198,8 @@ enum {
 /**
  * struct kcoro_chan_snapshot - one channel's state
  * @state: KCORO_CHAN_STATE_*
- * @pending: sends not yet matched by receives (buffered elements and
- *	suspended senders, cells of cancelled senders included): a hint
+ * @pending: elements a receive could still get (buffered elements and
+ *	suspended senders; not the cells of failed sends): a hint
  * @ctx: kcoro_chan_attr.undelivered_ctx
  */
 struct kcoro_chan_snapshot {

@@ -173,6 +173,17 @@ static void select_basic(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, kcoro_select(o.c, 3, 0x80, KTIME_MAX), -EINVAL);
 	o.c[2].op = 0;
 	KUNIT_EXPECT_EQ(test, kcoro_select(o.c, 3, 0, KTIME_MAX), -EINVAL);
+	/* A send and a receive on one rendezvous channel could only meet. */
+	o.c[0] = (struct kcoro_select_clause){ .ch = ch[0], .op = KCORO_SELECT_SEND };
+	o.c[1] = (struct kcoro_select_clause){ .ch = ch[0], .op = KCORO_SELECT_RECV };
+	KUNIT_EXPECT_EQ(test, kcoro_select(o.c, 2, 0, KTIME_MAX), -EINVAL);
+	/* On a buffered channel they are fine: the send completes at once. */
+	o.c[0].ch = ch[1];
+	o.c[1].ch = ch[1];
+	KUNIT_EXPECT_EQ(test, kcoro_select(o.c, 2, KCORO_SELECT_BIASED,
+					   KTIME_MAX), 0);
+	KUNIT_EXPECT_EQ(test, kcoro_chan_try_recv(ch[1], &e), 0);
+	KUNIT_EXPECT_EQ(test, kst_waiters(test), 0);
 	for (i = 0; i < 3; i++)
 		kcoro_chan_put(ch[i]);
 }
