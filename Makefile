@@ -6,7 +6,7 @@
 #   make demo       the main job: boot the stock kernel, load kcoro, run the demo
 #   make check      everything: lint, stock-kernel VM, KUnit on the debug
 #                   (KASAN, lockdep) and kcsan kernels
-#   make bench      benchmark table from one VM run (not a test)
+#   make bench      benchmark tables, kernel and userspace IPC (not a test)
 #   make lint       checkpatch --strict, W=1 and sparse builds, all clean
 #   make setup      install the Debian packages the above need
 #
@@ -40,7 +40,7 @@ define build_for
 endef
 
 .PHONY: all modules clean setup demo check check-stock check-debug check-overflow \
-	check-kcsan bench lint stock-build debug-build kcsan-build
+	check-kcsan bench bench-kernel lint stock-build debug-build kcsan-build
 
 all modules:
 	$(MAKE) -C $(KDIR) M=$(TOP) modules
@@ -67,8 +67,9 @@ $(OUT):
 demo: stock-build
 	$(VM)/kcoro-vm -k $$($(VM)/stock-kernel.sh image) -t $(VM_TIMEOUT) \
 		-s $(TOP)/tools/testing/vm/demo.sh -o $(OUT)/demo.log \
-		-f $(OUT)/stock/kcoro.ko -f $(OUT)/stock/kcoro_demo.ko
-	@sed -n 's/.*\] kcoro_demo: //p' $(OUT)/demo.log
+		-f $(OUT)/stock/kcoro.ko -f $(OUT)/stock/kcoro_demo.ko \
+		$(addprefix -f ,$(DEMO_FILES))
+	@sed -n -e 's/.*\] kcoro_demo: //p' -e 's/^kcoro-demo: //p' $(OUT)/demo.log
 
 check-stock: stock-build
 	$(VM)/kcoro-vm -k $$($(VM)/stock-kernel.sh image) -t $(VM_TIMEOUT) \
@@ -95,19 +96,25 @@ check-debug check-kcsan: check-%: %-build
 lint: debug-build
 	$(TOP)/tools/lint.sh $(KDIR) $$(cat $(OUT)/debug-tree.path)
 
-# The closing line counts the VM legs and every KUnit case of both kernels.
-check: lint check-stock check-overflow check-debug check-kcsan
-	@pass=$$(cat $(OUT)/debug.log $(OUT)/kcsan.log | \
+# The closing line counts the VM legs, every KUnit case of both kernels and
+# every kselftest case of both kernels (64- and 32-bit programs).
+check: lint check-stock check-overflow check-debug check-kcsan \
+		check-selftests-stock check-selftests-debug
+	@pass=$$(cat $(OUT)/debug.log $(OUT)/kcsan.log $(OUT)/selftests-stock.log \
+		$(OUT)/selftests-debug.log | \
 		sed -n 's/^# Totals: pass:\([0-9]*\) fail:\([0-9]*\).*/\1 \2/p' | \
-		awk '{ p += $$1; f += $$2 } END { print p + 5 " passed, " f " failed" }'); \
-	echo "make check: lint, stock, overflow, debug and kcsan VM legs and KUnit cases:"; \
+		awk '{ p += $$1; f += $$2 } END { print p + 7 " passed, " f " failed" }'); \
+	echo "make check: lint, stock, overflow, debug, kcsan and kselftest VM legs, KUnit and kselftest cases:"; \
 	echo "$$pass"
 
 # Userspace: libkcoro, kselftests, demo and benchmark programs.
--include $(TOP)/tools/userspace.mk
--include $(TOP)/tools/bench/bench.mk
+include $(TOP)/tools/userspace.mk
+include $(TOP)/tools/bench/bench.mk
 
-bench: stock-build
+# Both tables: the in-kernel one, then the userspace IPC one (own VM run).
+bench: bench-kernel bench-ipc
+
+bench-kernel: stock-build
 	$(VM)/kcoro-vm -k $$($(VM)/stock-kernel.sh image) -t $(VM_TIMEOUT) \
 		-s $(TOP)/tools/testing/vm/bench.sh -o $(OUT)/bench.log \
 		-f $(OUT)/stock/kcoro.ko -f $(OUT)/stock/kcoro_bench.ko

@@ -13,6 +13,9 @@ pkgs=(
 	python3 perl rsync xz-utils kmod
 	# static checks
 	sparse git
+	# userspace: libkcoro, kselftests and demo, static 64- and 32-bit
+	# (gcc-12-multilib: gcc-multilib conflicts with cross compilers)
+	gcc-12-multilib libc6-dev-i386
 )
 sudo=
 [ "$(id -u)" = 0 ] || sudo=sudo

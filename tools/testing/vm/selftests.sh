@@ -1,0 +1,57 @@
+# SPDX-License-Identifier: GPL-2.0
+# Runs inside the VM (make check-selftests-stock, check-selftests-debug):
+# load kcoro, run every kselftest binary as a 64-bit and then as a 32-bit
+# program (the compat_ioctl path), unload kcoro.  Each binary prints its
+# TAP and a "# Totals:" line; the script fails when any binary fails or
+# kcoro does not unload, and kcoro-vm judges the console besides.
+insmod kcoro.ko
+[ -c /dev/kcoro ]
+tests="kcoro_dev_test kcoro_chan_test kcoro_select_test kcoro_proc_test kcoro_service_test
+	kcoro_fuzz_test"
+
+# 32-bit programs need CONFIG_IA32_EMULATION, which registers
+# /proc/sys/abi/vsyscall32; without it the kernel cannot exec them.
+compat=0
+if [ -e /proc/sys/abi/vsyscall32 ] &&
+	./kcoro_dev_test_32 -l 2>&1 | grep -q '^# FIXTURE'; then
+	compat=1
+else
+	echo "KCORO-SELFTEST: this kernel runs no 32-bit programs (CONFIG_IA32_EMULATION): 32-bit binaries skipped"
+fi
+
+fail=0
+for t in $tests; do
+	for bits in 64 32; do
+		if [ $bits = 32 ] && [ $compat = 0 ]; then
+			continue
+		fi
+		echo "KCORO-SELFTEST: $t ($bits-bit)"
+		if ! "./${t}_$bits"; then
+			echo "KCORO-SELFTEST: $t ($bits-bit) FAILED"
+			fail=1
+		fi
+	done
+done
+
+# Every file is closed now: kcoro must unload (service coroutines may
+# take a moment to end).
+tries=0
+until rmmod kcoro 2>/dev/null; do
+	tries=$((tries + 1))
+	if [ $tries -ge 20 ]; then
+		echo "KCORO-SELFTEST: kcoro does not unload"
+		grep '^kcoro ' /proc/modules
+		exit 1
+	fi
+	sleep 1
+done
+if grep -q '^kcoro ' /proc/modules; then
+	echo "KCORO-SELFTEST: kcoro still loaded"
+	exit 1
+fi
+if [ $fail = 0 ]; then
+	echo "KCORO-SELFTEST: all passed, kcoro unloaded"
+else
+	echo "KCORO-SELFTEST: failures above"
+fi
+exit $fail
