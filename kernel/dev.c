@@ -23,6 +23,7 @@
 #include <linux/kcoro.h>
 #include <linux/kcoro_chan.h>
 #include <linux/miscdevice.h>
+#include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/pagemap.h>
 #include <linux/poll.h>
@@ -518,6 +519,29 @@ static int kc_send_user(struct kc_uchan *uc, const void __user *buf,
 	return kc_send_mbuf(uc, m, w);
 }
 
+/*
+ * Can a receive copy to @buf without faulting?  Checked before a message
+ * is taken, without writing to the buffer.  The common case, every page
+ * present and writable, costs a lockless page-table walk; otherwise the
+ * pages are faulted in properly (mmap lock).
+ */
+static int kc_user_writable(void __user *buf, size_t len)
+{
+	unsigned long addr = (unsigned long)buf, end = addr + len;
+	struct page *page;
+
+	if (!len)
+		return 0;
+	if (!access_ok(buf, len))
+		return -EFAULT;
+	for (addr &= PAGE_MASK; addr < end; addr += PAGE_SIZE) {
+		if (get_user_pages_fast_only(addr, 1, FOLL_WRITE, &page) != 1)
+			return fault_in_safe_writeable(buf, len) ? -EFAULT : 0;
+		put_page(page);
+	}
+	return 0;
+}
+
 static int kc_recv_mbuf(struct kc_uchan *uc, struct kcoro_mbuf **mp,
 			const struct kc_wait *w)
 {
@@ -552,7 +576,7 @@ static ssize_t kc_recv_user(struct kc_uchan *uc, void __user *buf,
 	int ret;
 
 	n = min_t(size_t, size, uc->max_msg);
-	if (fault_in_safe_writeable(buf, n))
+	if (kc_user_writable(buf, n))
 		return -EFAULT;
 	ret = kc_recv_mbuf(uc, &m, w);
 	if (ret)
@@ -893,8 +917,8 @@ static int kc_sel_prepare(struct kcoro_sel_clause *uc, struct kc_sel *ks,
 		kc->elem = ks->m;
 	} else {
 		kc->op = KCORO_SELECT_RECV;
-		if (fault_in_safe_writeable(u64_to_user_ptr(uc->buf),
-					    min(uc->len, ks->uc->max_msg)))
+		if (kc_user_writable(u64_to_user_ptr(uc->buf),
+				     min(uc->len, ks->uc->max_msg)))
 			return -EFAULT;
 	}
 	return 0;
