@@ -11,6 +11,10 @@
  *    consumer process (kcoro ioctl, write()/read(), and batches of 64
  *    with and without KCORO_BATCH_WAITALL, against a pipe moving the same
  *    64-byte messages, and a pipe moving 4096 bytes per call);
+ *  - two sources: a producer process sends 64-byte messages alternately
+ *    on two kcoro channels or two pipes; the consumer waits for either
+ *    with one KCORO_IOC_SELECT over two receive clauses, or with
+ *    epoll_wait() on both pipes followed by a read() of the ready one;
  *  - diagnostic: one process sends a message and receives it back, so
  *    nothing ever waits: the cost of the system calls and of the channel
  *    without any scheduling.
@@ -38,6 +42,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
@@ -837,6 +842,214 @@ static int run_throughput_bulk(struct bench *b, unsigned long ops,
 }
 
 /*
+ * Two sources.  The producer sends message i on link i % 2 (req, rep);
+ * the consumer waits for either: one KCORO_IOC_SELECT over two receive
+ * clauses (random choice among ready ones, the default), or epoll_wait()
+ * on both pipes for one event and a read() of that pipe.  Either way one
+ * wait and one receive per message.  Each link keeps its own order.
+ */
+static int two_go = -1;		/* the go pipe's read end */
+
+static int two_producer(struct bench *b, struct ends *e, unsigned long ops)
+{
+	const struct transport *t = b->t;
+	unsigned char buf[MSG_SIZE];
+	unsigned long i;
+	int r;
+
+	if (wait_go(b, two_go))
+		return -1;
+	memset(buf, 0x6b, sizeof(buf));
+	for (i = 0; i < ops; i++) {
+		put_seq(buf, sizeof(buf), i);
+		r = t->send(i & 1 ? e->rep.tx : e->req.tx, buf, t->len);
+		if (r) {
+			report(b, "producer send", r);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Message @len of @buf came from source @k: the next one expected there? */
+static int two_check(struct bench *b, uint64_t *next, unsigned int k,
+		     const unsigned char *buf, int len)
+{
+	if (len != MSG_SIZE) {
+		report(b, "consumer receive", len < 0 ? len : -EPROTO);
+		return -1;
+	}
+	if (k > 1 || !seq_ok(buf, len, next[k])) {
+		report(b, "message out of order", -EBADMSG);
+		return -1;
+	}
+	next[k] += 2;
+	return 0;
+}
+
+static int sel_consumer(struct bench *b, struct ends *e, unsigned long ops)
+{
+	unsigned char bufs[2][MSG_SIZE];
+	struct kcoro_sel_clause c[2];
+	struct kcoro_select s;
+	uint64_t next[2] = { 0, 1 };
+	unsigned long i;
+	int r;
+
+	memset(c, 0, sizeof(c));
+	c[0].fd = e->req.rx;
+	c[1].fd = e->rep.rx;
+	for (i = 0; i < 2; i++) {
+		c[i].op = KCORO_SEL_RECV;
+		c[i].buf = (uintptr_t)bufs[i];
+	}
+	for (i = 0; i < ops; i++) {
+		c[0].len = MSG_SIZE;
+		c[1].len = MSG_SIZE;
+		memset(&s, 0, sizeof(s));
+		s.clauses = (uintptr_t)c;
+		s.count = 2;
+		r = ioctl(kcoro_dev, KCORO_IOC_SELECT, &s);
+		if (r < 0) {
+			report(b, "KCORO_IOC_SELECT", -errno);
+			return -1;
+		}
+		if (r > 1 || s.status) {
+			report(b, "KCORO_IOC_SELECT", -EPROTO);
+			return -1;
+		}
+		if (two_check(b, next, r, bufs[r], c[r].len))
+			return -1;
+	}
+	cur_calls += ops;
+	return 0;
+}
+
+static int epoll_consumer(struct bench *b, struct ends *e, unsigned long ops)
+{
+	int fds[2] = { e->req.rx, e->rep.rx }, ep, n, r = -1;
+	unsigned char buf[MSG_SIZE];
+	struct epoll_event ev;
+	uint64_t next[2] = { 0, 1 };
+	unsigned long i;
+
+	ep = epoll_create1(EPOLL_CLOEXEC);
+	if (ep < 0) {
+		report(b, "epoll_create1", -errno);
+		return -1;
+	}
+	for (i = 0; i < 2; i++) {
+		memset(&ev, 0, sizeof(ev));
+		ev.events = EPOLLIN;
+		ev.data.u32 = i;
+		if (epoll_ctl(ep, EPOLL_CTL_ADD, fds[i], &ev)) {
+			report(b, "epoll_ctl", -errno);
+			goto out;
+		}
+	}
+	for (i = 0; i < ops; i++) {
+		n = epoll_wait(ep, &ev, 1, -1);
+		if (n < 0 && errno == EINTR) {
+			i--;
+			continue;
+		}
+		if (n != 1) {
+			report(b, "epoll_wait", n < 0 ? -errno : -EPROTO);
+			goto out;
+		}
+		if (ev.data.u32 > 1) {
+			report(b, "epoll_wait", -EPROTO);
+			goto out;
+		}
+		if (two_check(b, next, ev.data.u32, buf,
+			      fd_recv(fds[ev.data.u32], buf, sizeof(buf))))
+			goto out;
+	}
+	cur_calls += ops;
+	r = 0;
+out:
+	close(ep);
+	return r;
+}
+
+/* After a select run: each channel carried its half, all received. */
+static int kc_check_two(struct bench *b, struct ends *e, unsigned long ops)
+{
+	int fds[2] = { e->req.rx, e->rep.rx }, k;
+
+	for (k = 0; k < 2; k++) {
+		struct kcoro_chan_info info = { .size = sizeof(info) };
+		unsigned long half = k ? ops / 2 : ops - ops / 2;
+
+		if (ioctl(fds[k], KCORO_IOC_CHAN_INFO, &info) < 0) {
+			report(b, "CHAN_INFO", -errno);
+			return -errno;
+		}
+		if (info.sent != half || info.received != half ||
+		    info.buffered || info.undelivered) {
+			fprintf(stderr,
+				"%s: %s: channel %d after %lu messages: sent %llu received %llu buffered %llu undelivered %llu\n",
+				prog, b->name, k, half,
+				(unsigned long long)info.sent,
+				(unsigned long long)info.received,
+				(unsigned long long)info.buffered,
+				(unsigned long long)info.undelivered);
+			return -EPROTO;
+		}
+	}
+	return 0;
+}
+
+static int run_two(struct bench *b, unsigned long ops, uint64_t *ns)
+{
+	uint64_t start;
+	struct ends e;
+	int go[2], r, rr;
+	pid_t pid;
+
+	ends_init(&e);
+	r = b->t->open(&e, b->arg);
+	if (r) {
+		report(b, "setup", r);
+		goto out;
+	}
+	if (pipe2(go, O_CLOEXEC)) {
+		r = -errno;
+		report(b, "setup", r);
+		goto out;
+	}
+	ends_add(&e, go[0]);
+	ends_add(&e, go[1]);
+	two_go = go[0];
+	pid = spawn(two_producer, b, &e, ops);
+	if (pid < 0) {
+		r = pid;
+		report(b, "fork", r);
+		goto out;
+	}
+	self_cs(-1);
+	start = now_ns();
+	if (write(go[1], "g", 1) != 1) {
+		r = -EIO;
+		report(b, "start barrier", r);
+	} else if (b->kcoro) {
+		r = sel_consumer(b, &e, ops) ? -EIO : 0;
+	} else {
+		r = epoll_consumer(b, &e, ops) ? -EIO : 0;
+	}
+	*ns = now_ns() - start;
+	self_cs(1);
+	rr = reap(b, pid, r != 0);
+	if (!r)
+		r = rr;
+	if (!r && b->kcoro)
+		r = kc_check_two(b, &e, ops);
+out:
+	ends_close(&e);
+	return r;
+}
+
+/*
  * One process sends a message and receives it back from the same channel
  * or pipe: nothing ever waits, so this is the cost of the two system calls
  * and of the channel itself, without scheduling.
@@ -963,6 +1176,8 @@ enum {
 	L_KC,
 	L_KC_RW,
 	L_KC_BATCH,
+	TS_EPOLL,
+	TS_KC_SEL,
 	B_NR
 };
 
@@ -1007,6 +1222,9 @@ static struct bench benches[B_NR] = {
 		      true },
 	[L_KC_BATCH] = { "kcoro SEND_BATCH+RECV_BATCH x64", run_local_batch,
 			 &t_kcoro_ioctl, THRU_CAP, true },
+	[TS_EPOLL] = { "epoll_wait + read, 2 pipes", run_two, &t_pipe },
+	[TS_KC_SEL] = { "kcoro SELECT, 2 channels of capacity 1024",
+			run_two, &t_kcoro_ioctl, THRU_CAP, true },
 };
 
 static unsigned int runs = 3;
@@ -1206,6 +1424,12 @@ static const struct table tables[] = {
 		{ L_PIPE, -1 },
 		{ "vs pipe" },
 	},
+	{
+		"two sources: 64-byte messages alternately on 2 channels or pipes, the consumer waits on both",
+		TS_EPOLL, TS_KC_SEL, "per msg", true,
+		{ TS_EPOLL, -1 },
+		{ "vs epoll" },
+	},
 };
 
 static void print_target(const char *what, int a, int base, double min)
@@ -1367,6 +1591,8 @@ int main(int argc, char **argv)
 		     RT_KC_ECHO, RT_PIPE, 1.0);
 	print_target("throughput, kcoro batched x64 >= 3x pipe 64-byte messages/s",
 		     TP_KC_BATCH, TP_PIPE, 3.0);
+	print_target("select over two channels no slower than epoll + read, 2 pipes",
+		     TS_KC_SEL, TS_EPOLL, 1.0);
 	if (verbose)
 		print_runs();
 

@@ -6,7 +6,8 @@
 # kcoro does not unload, and kcoro-vm judges the console besides.
 insmod kcoro.ko
 [ -c /dev/kcoro ]
-tests="kcoro_dev_test kcoro_chan_test kcoro_select_test kcoro_proc_test kcoro_service_test
+tests="kcoro_dev_test kcoro_chan_test kcoro_select_test kcoro_select_proc_test
+	kcoro_proc_test kcoro_service_test
 	kcoro_fuzz_test"
 
 # 32-bit programs need CONFIG_IA32_EMULATION, which registers
