@@ -26,6 +26,8 @@
  * @stack: lowest address of the stack (what current->stack is set to)
  * @rethooks: the context's pending kretprobe returns (current->rethooks
  *	while it runs): they are per stack, not per task
+ * @kretprobes: the same for kernels whose kretprobes do not use rethook
+ *	(arm64 in 6.1 and 6.12: current->kretprobe_instances)
  *
  * Both a coroutine and a scheduler kthread's own context (main_co) are
  * described by one of these; kcoro_switch() moves between two of them.
@@ -35,6 +37,9 @@ struct kcoro_context {
 	void *stack;
 #ifdef CONFIG_RETHOOK
 	struct llist_node *rethooks;
+#endif
+#if defined(CONFIG_KRETPROBES) && !defined(CONFIG_KRETPROBE_ON_RETHOOK)
+	struct llist_node *kretprobes;
 #endif
 };
 
@@ -181,6 +186,8 @@ void kcoro_entry_tramp(void);
 /* arch/<arch>/stack.c */
 unsigned long kcoro_arch_init_stack(void *stack, struct kcoro *co);
 unsigned long kcoro_arch_set_canary(unsigned long canary);
+void *kcoro_arch_stack_alloc(void);	/* zeroed, THREAD_SIZE */
+void kcoro_arch_stack_free(void *stack);
 
 /* core.c */
 void __noreturn kcoro_entry(struct kcoro *co);

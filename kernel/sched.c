@@ -236,7 +236,8 @@ static __always_inline void kcoro_enter(struct kcoro_rq *rq, struct kcoro *next)
 
 /*
  * The stack switch.  Per-task state that really belongs to a stack moves
- * with it: the return addresses that kretprobes (rethook) keep for
+ * with it: the return addresses that kretprobes (rethook, or the older
+ * kretprobe_instances list that arm64 still uses) keep for
  * functions live on the outgoing stack.  Interrupts are off.
  */
 static __always_inline void kcoro_ctx_switch(struct kcoro_context *from,
@@ -245,6 +246,10 @@ static __always_inline void kcoro_ctx_switch(struct kcoro_context *from,
 #ifdef CONFIG_RETHOOK
 	from->rethooks = current->rethooks.first;
 	current->rethooks.first = to->rethooks;
+#endif
+#if defined(CONFIG_KRETPROBES) && !defined(CONFIG_KRETPROBE_ON_RETHOOK)
+	from->kretprobes = current->kretprobe_instances.first;
+	current->kretprobe_instances.first = to->kretprobes;
 #endif
 	kcoro_switch(&from->sp, &to->sp);
 }

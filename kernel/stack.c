@@ -2,9 +2,10 @@
 /*
  * kcoro stacks.
  *
- * Every coroutine stack is a THREAD_SIZE vmalloc area: vmalloc leaves an
- * unmapped guard page between areas, so an overflow faults ("stack guard
- * page was hit") instead of corrupting a neighbour.  While a coroutine runs
+ * Every coroutine stack is a THREAD_SIZE vmalloc area from the arch code
+ * (kcoro_arch_stack_alloc(), aligned as the arch's overflow check needs):
+ * vmalloc leaves an unmapped guard page between areas, so an overflow
+ * faults instead of corrupting a neighbour.  While a coroutine runs
  * its stack is the task stack of its scheduler kthread (current->stack), so
  * the lowest word holds STACK_END_MAGIC like every task stack.
  *
@@ -20,7 +21,6 @@
 #include <linux/sched/task_stack.h>
 #include <linux/spinlock.h>
 #include <linux/string.h>
-#include <linux/vmalloc.h>
 #include <uapi/linux/magic.h>
 
 #include "internal.h"
@@ -78,7 +78,7 @@ void *kcoro_stack_alloc(void)
 		stack = (unsigned long *)fs;
 	} else {
 		/* Zeroed once: the pt_regs area at the top stays zero. */
-		stack = __vmalloc(THREAD_SIZE, GFP_KERNEL | __GFP_ZERO);
+		stack = kcoro_arch_stack_alloc();
 		if (!stack)
 			return NULL;
 		atomic_long_inc(&nr_stacks);
@@ -116,7 +116,7 @@ void kcoro_stack_free(void *stack, bool dirty)
 		return;
 	}
 free:
-	vfree(stack);
+	kcoro_arch_stack_free(stack);
 	atomic_long_dec(&nr_stacks);
 }
 
@@ -130,7 +130,7 @@ void kcoro_stack_cache_drain(void)
 		struct kcoro_pcpu_stacks *pc = per_cpu_ptr(&kcoro_pcpu_stacks, cpu);
 
 		while (pc->nr) {
-			vfree(pc->stack[--pc->nr]);
+			kcoro_arch_stack_free(pc->stack[--pc->nr]);
 			atomic_long_dec(&nr_stacks);
 		}
 	}
@@ -143,7 +143,7 @@ void kcoro_stack_cache_drain(void)
 
 	for (; fs; fs = next) {
 		next = fs->next;
-		vfree(fs);
+		kcoro_arch_stack_free(fs);
 		atomic_long_dec(&nr_stacks);
 	}
 }

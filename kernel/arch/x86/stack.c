@@ -5,6 +5,7 @@
 #include <linux/preempt.h>
 #include <linux/sched.h>
 #include <linux/sched/task_stack.h>
+#include <linux/vmalloc.h>
 #include <asm/ptrace.h>
 
 #include "../../internal.h"
@@ -58,4 +59,20 @@ unsigned long kcoro_arch_set_canary(unsigned long canary)
 	preempt_enable();
 #endif
 	return old;
+}
+
+/*
+ * A coroutine stack: THREAD_SIZE of zeroed vmalloc memory.  x86 needs no
+ * alignment beyond a page (the fork path uses THREAD_ALIGN = THREAD_SIZE
+ * but nothing depends on it), and vmalloc leaves an unmapped guard page
+ * between areas.
+ */
+void *kcoro_arch_stack_alloc(void)
+{
+	return __vmalloc(THREAD_SIZE, GFP_KERNEL | __GFP_ZERO);
+}
+
+void kcoro_arch_stack_free(void *stack)
+{
+	vfree(stack);
 }
