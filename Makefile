@@ -5,7 +5,10 @@
 #   make            build the modules against $(KDIR) (Debian stock headers)
 #   make demo       the main job: boot the stock kernel, load kcoro, run the demo
 #   make check      everything: lint, stock-kernel VM, KUnit on the debug
-#                   (KASAN, lockdep) and kcsan kernels
+#                   (KASAN, lockdep) and kcsan kernels, kselftests, for
+#                   x86_64 and arm64 (KCORO_ARCH=x86_64 or KCORO_ARCH=arm64:
+#                   one only)
+#   make check-arm64  the arm64 legs alone (stock, overflow)
 #   make bench      benchmark tables, kernel and userspace IPC (not a test)
 #   make lint       checkpatch --strict, W=1 and sparse builds, all clean
 #   make setup      install the Debian packages the above need
@@ -28,19 +31,25 @@ KUNIT_MODULES	:= kcoro.ko kcoro_demo.ko kcoro_test.ko kcoro_chan_test.ko \
 OUT		:= $(TOP)/build
 SOURCES		:= Kbuild Makefile kernel include
 VM_TIMEOUT	?= 900
+# Architectures "make check" and "make lint" cover.
+KCORO_ARCH	?= x86_64 arm64
+ARM64_MAKE	:= ARCH=arm64 CROSS_COMPILE=aarch64-linux-gnu-
 
 # Build the module tree for one kernel in its own directory, so objects for
-# the stock and the debug kernel never mix.  $(1): name, $(2): kernel tree.
+# the stock and the debug kernel never mix.  $(1): name, $(2): kernel tree,
+# $(3): extra make arguments (ARCH, CROSS_COMPILE).
 define build_for
 	mkdir -p $(OUT)/$(1)
 	rsync -a --delete --exclude '*.o' --exclude '*.ko' --exclude '.*.cmd' \
 		--exclude '*.mod*' --exclude 'Module.symvers' --exclude modules.order \
 		$(SOURCES) $(OUT)/$(1)/
-	$(MAKE) -C $(2) M=$(OUT)/$(1) $(KBUILD_EXTRA) modules
+	$(MAKE) -C $(2) M=$(OUT)/$(1) $(3) $(KBUILD_EXTRA) modules
 endef
 
 .PHONY: all modules clean setup demo check check-stock check-debug check-overflow \
-	check-kcsan bench bench-kernel lint stock-build debug-build kcsan-build
+	check-kcsan bench bench-kernel lint stock-build debug-build kcsan-build \
+	check-x86_64 check-arm64 check-stock-arm64 check-overflow-arm64 \
+	stock-arm64-build
 
 all modules:
 	$(MAKE) -C $(KDIR) M=$(TOP) modules
@@ -93,18 +102,56 @@ check-debug check-kcsan: check-%: %-build
 		-s $(TOP)/tools/testing/vm/kunit.sh -o $(OUT)/$*.log \
 		$(addprefix -f $(OUT)/$*/,$(KUNIT_MODULES))
 
-lint: debug-build
-	$(TOP)/tools/lint.sh $(KDIR) $$(cat $(OUT)/debug-tree.path)
+# arm64: the same legs on Debian's stock arm64 kernel (its headers and
+# image fetched by stock-kernel.sh -a arm64, modules cross-built) and on an
+# arm64 debug kernel (KUnit, KASAN, lockdep) cross-built from
+# linux-source-6.12 (to come).
+ARM64_STOCK_IMAGE = $$($(VM)/stock-kernel.sh -a arm64 image)
 
-# The closing line counts the VM legs, every KUnit case of both kernels and
-# every kselftest case of both kernels (64- and 32-bit programs).
-check: lint check-stock check-overflow check-debug check-kcsan \
+stock-arm64-build:
+	$(call build_for,stock-arm64,$$($(VM)/stock-kernel.sh -a arm64 headers),$(ARM64_MAKE))
+
+check-stock-arm64: stock-arm64-build
+	$(VM)/kcoro-vm -a arm64 -k $(ARM64_STOCK_IMAGE) -t $(VM_TIMEOUT) \
+		-s $(TOP)/tools/testing/vm/stock.sh -o $(OUT)/stock-arm64.log \
+		-f $(OUT)/stock-arm64/kcoro.ko -f $(OUT)/stock-arm64/kcoro_demo.ko
+
+# arm64 reports an overflow at exception entry, on the overflow stack,
+# with the task stack's bounds and a trace through the coroutine.
+check-overflow-arm64: stock-arm64-build
+	$(VM)/kcoro-vm -a arm64 -k $(ARM64_STOCK_IMAGE) -t $(VM_TIMEOUT) \
+		-s $(TOP)/tools/testing/vm/overflow.sh -o $(OUT)/overflow-arm64.log \
+		-f $(OUT)/stock-arm64/kcoro.ko -f $(OUT)/stock-arm64/kcoro_overflow.ko \
+		-e 'Insufficient stack space to handle exception' \
+		-e 'kernel stack overflow' \
+		-e 'kcoro_overflow_recurse' -e 'kcoro_entry_tramp'
+
+check-x86_64: check-stock check-overflow check-debug check-kcsan \
 		check-selftests-stock check-selftests-debug
-	@pass=$$(cat $(OUT)/debug.log $(OUT)/kcsan.log $(OUT)/selftests-stock.log \
-		$(OUT)/selftests-debug.log | \
+check-arm64: check-stock-arm64 check-overflow-arm64
+
+# lint.sh: checkpatch once, then W=1 + sparse builds against each kernel
+# of the selected architectures.
+LINT_TREES := $(if $(filter x86_64,$(KCORO_ARCH)),\
+	x86_64:$(KDIR) x86_64:$$(cat $(OUT)/debug-tree.path)) \
+	$(if $(filter arm64,$(KCORO_ARCH)),\
+	arm64:$$($(VM)/stock-kernel.sh -a arm64 headers))
+
+lint: $(if $(filter x86_64,$(KCORO_ARCH)),debug-build)
+	$(TOP)/tools/lint.sh $(LINT_TREES)
+
+# The closing line counts the VM legs, every KUnit case of the test kernels
+# and every kselftest case (x86_64: 64- and 32-bit programs).
+CHECK_LOGS := $(if $(filter x86_64,$(KCORO_ARCH)),debug kcsan selftests-stock \
+	selftests-debug)
+CHECK_LEGS := $(words lint $(if $(filter x86_64,$(KCORO_ARCH)),1 2 3 4 5 6) \
+	$(if $(filter arm64,$(KCORO_ARCH)),1 2))
+
+check: lint $(addprefix check-,$(filter x86_64 arm64,$(KCORO_ARCH)))
+	@pass=$$(cat $(addprefix $(OUT)/,$(addsuffix .log,$(CHECK_LOGS))) | \
 		sed -n 's/^# Totals: pass:\([0-9]*\) fail:\([0-9]*\).*/\1 \2/p' | \
-		awk '{ p += $$1; f += $$2 } END { print p + 7 " passed, " f " failed" }'); \
-	echo "make check: lint, stock, overflow, debug, kcsan and kselftest VM legs, KUnit and kselftest cases:"; \
+		awk '{ p += $$1; f += $$2 } END { print p + $(CHECK_LEGS) " passed, " f " failed" }'); \
+	echo "make check ($(KCORO_ARCH)): lint, VM legs, KUnit and kselftest cases:"; \
 	echo "$$pass"
 
 # Userspace: libkcoro, kselftests, demo and benchmark programs.

@@ -3,13 +3,17 @@
 #
 # kcoro's static checks; any finding fails:
 #  - checkpatch.pl --strict on every source file,
-#  - W=1 + sparse (C=2) builds against the stock and the debug kernel,
-#    including modpost and objtool, with no warning at all.
+#  - W=1 + sparse (C=2) builds against each kernel given, including
+#    modpost and objtool, with no warning at all; arm64 trees are
+#    cross-built (ARCH=arm64 CROSS_COMPILE=aarch64-linux-gnu-).
 #
-# Usage: lint.sh <stock kernel dir> <debug kernel tree>
+# Usage: lint.sh [ARCH:]<kernel tree>...
+#   e.g. lint.sh /usr/src/linux-headers-X-amd64 x86_64:<debug tree> \
+#                arm64:<arm64 headers> arm64:<arm64 debug tree>
+# (ARCH is x86_64, the default, or arm64; checkpatch uses the first tree
+# that has scripts/checkpatch.pl.)
 set -euo pipefail
 
-stock=$1 debug=$2
 top=$(cd "$(dirname "$0")/.." && pwd)
 out=$top/build/lint
 fail=0
@@ -21,20 +25,33 @@ mapfile -t srcs < <(git ls-files --cached --others --exclude-standard 'kernel/*.
 # TRACE_EVENT in the kernel trips its alignment checks); the compilers and
 # sparse below still check them.
 mapfile -t srcs < <(printf '%s\n' "${srcs[@]}" | grep -v '^kernel/trace\.h$')
+checkpatch=
+for t in "$@"; do
+	kdir=${t#*:}
+	if [ -f "$kdir/MAINTAINERS" ] && [ -x "$kdir/scripts/checkpatch.pl" ]; then
+		checkpatch=$kdir/scripts/checkpatch.pl
+		break
+	fi
+done
+[ -n "$checkpatch" ] || { echo "lint: no kernel source tree with checkpatch.pl given"; exit 1; }
 echo "lint: checkpatch --strict on ${#srcs[@]} files"
-if ! "$debug"/scripts/checkpatch.pl --strict --no-tree --quiet --terse \
+if ! "$checkpatch" --strict --no-tree --quiet --terse \
 	--ignore FILE_PATH_CHANGES,SPDX_LICENSE_TAG -f "${srcs[@]}"; then
 	fail=1
 fi
 
-for k in stock debug; do
-	kdir=$stock
-	[ $k = debug ] && kdir=$debug
+n=0
+for t in "$@"; do
+	arch=x86_64 kdir=$t
+	case $t in *:*) arch=${t%%:*} kdir=${t#*:} ;; esac
+	cross=()
+	[ "$arch" = arm64 ] && cross=(ARCH=arm64 CROSS_COMPILE=aarch64-linux-gnu-)
+	k=$arch-$((n += 1))
 	dir=$out/$k
 	mkdir -p "$dir"
 	rsync -a --delete Kbuild Makefile kernel include "$dir/"
-	echo "lint: W=1 C=2 build against $(basename "$kdir")"
-	if ! make -s -C "$kdir" M="$dir" W=1 C=2 modules > "$dir/build.log" 2>&1; then
+	echo "lint: W=1 C=2 $arch build against $kdir"
+	if ! make -s -C "$kdir" M="$dir" "${cross[@]}" W=1 C=2 modules > "$dir/build.log" 2>&1; then
 		cat "$dir/build.log"
 		fail=1
 	fi

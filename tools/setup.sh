@@ -16,9 +16,15 @@ pkgs=(
 	# userspace: libkcoro, kselftests and demo, static 64- and 32-bit
 	# (gcc-12-multilib: gcc-multilib conflicts with cross compilers)
 	gcc-12-multilib libc6-dev-i386
+	# arm64: cross compiler and QEMU; the arm64 kernel, headers and
+	# busybox are fetched with apt-get download (tools/vm/stock-kernel.sh)
+	gcc-aarch64-linux-gnu qemu-system-arm
 )
 sudo=
 [ "$(id -u)" = 0 ] || sudo=sudo
 export DEBIAN_FRONTEND=noninteractive
+# arm64 packages are only downloaded and unpacked, never installed.
+dpkg --print-foreign-architectures | grep -qx arm64 ||
+	$sudo dpkg --add-architecture arm64
 $sudo apt-get update -q
 $sudo apt-get install -y -q --no-install-recommends "${pkgs[@]}"
