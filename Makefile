@@ -8,7 +8,7 @@
 #                   (KASAN, lockdep) and kcsan kernels, kselftests, for
 #                   x86_64 and arm64 (KCORO_ARCH=x86_64 or KCORO_ARCH=arm64:
 #                   one only)
-#   make check-arm64  the arm64 legs alone (stock, overflow)
+#   make check-arm64  the arm64 legs alone (stock, overflow, debug KUnit)
 #   make bench      benchmark tables, kernel and userspace IPC (not a test)
 #   make lint       checkpatch --strict, W=1 and sparse builds, all clean
 #   make setup      install the Debian packages the above need
@@ -49,7 +49,7 @@ endef
 .PHONY: all modules clean setup demo check check-stock check-debug check-overflow \
 	check-kcsan bench bench-kernel lint stock-build debug-build kcsan-build \
 	check-x86_64 check-arm64 check-stock-arm64 check-overflow-arm64 \
-	stock-arm64-build
+	check-debug-arm64 stock-arm64-build debug-arm64-build
 
 all modules:
 	$(MAKE) -C $(KDIR) M=$(TOP) modules
@@ -105,11 +105,16 @@ check-debug check-kcsan: check-%: %-build
 # arm64: the same legs on Debian's stock arm64 kernel (its headers and
 # image fetched by stock-kernel.sh -a arm64, modules cross-built) and on an
 # arm64 debug kernel (KUnit, KASAN, lockdep) cross-built from
-# linux-source-6.12 (to come).
+# linux-source-6.12.
 ARM64_STOCK_IMAGE = $$($(VM)/stock-kernel.sh -a arm64 image)
 
 stock-arm64-build:
 	$(call build_for,stock-arm64,$$($(VM)/stock-kernel.sh -a arm64 headers),$(ARM64_MAKE))
+
+debug-arm64-build: | $(OUT)
+	$(VM)/build-kernel.sh -a arm64 $(TOP)/tools/testing/kunit/kcoro-debug-arm64.config \
+		> $(OUT)/debug-arm64-tree.path
+	$(call build_for,debug-arm64,$$(cat $(OUT)/debug-arm64-tree.path),$(ARM64_MAKE))
 
 check-stock-arm64: stock-arm64-build
 	$(VM)/kcoro-vm -a arm64 -k $(ARM64_STOCK_IMAGE) -t $(VM_TIMEOUT) \
@@ -126,26 +131,35 @@ check-overflow-arm64: stock-arm64-build
 		-e 'kernel stack overflow' \
 		-e 'kcoro_overflow_recurse' -e 'kcoro_entry_tramp'
 
+check-debug-arm64: debug-arm64-build
+	tree=$$(cat $(OUT)/debug-arm64-tree.path); \
+	$(VM)/kcoro-vm -a arm64 -k $$tree/arch/arm64/boot/Image -t $(VM_TIMEOUT) \
+		-K $$tree/tools/testing/kunit/kunit.py \
+		-s $(TOP)/tools/testing/vm/kunit.sh -o $(OUT)/debug-arm64.log \
+		$(addprefix -f $(OUT)/debug-arm64/,$(KUNIT_MODULES))
+
 check-x86_64: check-stock check-overflow check-debug check-kcsan \
 		check-selftests-stock check-selftests-debug
-check-arm64: check-stock-arm64 check-overflow-arm64
+check-arm64: check-stock-arm64 check-overflow-arm64 check-debug-arm64
 
 # lint.sh: checkpatch once, then W=1 + sparse builds against each kernel
 # of the selected architectures.
 LINT_TREES := $(if $(filter x86_64,$(KCORO_ARCH)),\
 	x86_64:$(KDIR) x86_64:$$(cat $(OUT)/debug-tree.path)) \
 	$(if $(filter arm64,$(KCORO_ARCH)),\
-	arm64:$$($(VM)/stock-kernel.sh -a arm64 headers))
+	arm64:$$($(VM)/stock-kernel.sh -a arm64 headers) \
+	arm64:$$(cat $(OUT)/debug-arm64-tree.path))
 
-lint: $(if $(filter x86_64,$(KCORO_ARCH)),debug-build)
+lint: $(if $(filter x86_64,$(KCORO_ARCH)),debug-build) \
+	$(if $(filter arm64,$(KCORO_ARCH)),debug-arm64-build)
 	$(TOP)/tools/lint.sh $(LINT_TREES)
 
 # The closing line counts the VM legs, every KUnit case of the test kernels
 # and every kselftest case (x86_64: 64- and 32-bit programs).
 CHECK_LOGS := $(if $(filter x86_64,$(KCORO_ARCH)),debug kcsan selftests-stock \
-	selftests-debug)
+	selftests-debug) $(if $(filter arm64,$(KCORO_ARCH)),debug-arm64)
 CHECK_LEGS := $(words lint $(if $(filter x86_64,$(KCORO_ARCH)),1 2 3 4 5 6) \
-	$(if $(filter arm64,$(KCORO_ARCH)),1 2))
+	$(if $(filter arm64,$(KCORO_ARCH)),1 2 3))
 
 check: lint $(addprefix check-,$(filter x86_64 arm64,$(KCORO_ARCH)))
 	@pass=$$(cat $(addprefix $(OUT)/,$(addsuffix .log,$(CHECK_LOGS))) | \
