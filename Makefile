@@ -10,6 +10,7 @@
 #                   one only)
 #   make check-arm64  the arm64 legs alone (stock, overflow, debug KUnit)
 #   make bench      benchmark tables, kernel and userspace IPC (not a test)
+#                   make bench-arm64: the in-kernel table on arm64
 #   make lint       checkpatch --strict, W=1 and sparse builds, all clean
 #   make setup      install the Debian packages the above need
 #
@@ -49,7 +50,7 @@ endef
 .PHONY: all modules clean setup demo check check-stock check-debug check-overflow \
 	check-kcsan bench bench-kernel lint stock-build debug-build kcsan-build \
 	check-x86_64 check-arm64 check-stock-arm64 check-overflow-arm64 \
-	check-debug-arm64 stock-arm64-build debug-arm64-build
+	check-debug-arm64 stock-arm64-build debug-arm64-build bench-arm64
 
 all modules:
 	$(MAKE) -C $(KDIR) M=$(TOP) modules
@@ -180,5 +181,13 @@ bench-kernel: stock-build
 		-s $(TOP)/tools/testing/vm/bench.sh -o $(OUT)/bench.log \
 		-f $(OUT)/stock/kcoro.ko -f $(OUT)/stock/kcoro_bench.ko
 	@sed -n 's/.*\] kcoro_bench: //p' $(OUT)/bench.log
+
+# The same table on the stock arm64 kernel (its own VM run: compare ratios
+# within one architecture only).
+bench-arm64: stock-arm64-build
+	$(VM)/kcoro-vm -a arm64 -k $(ARM64_STOCK_IMAGE) -t $(VM_TIMEOUT) \
+		-s $(TOP)/tools/testing/vm/bench.sh -o $(OUT)/bench-arm64.log \
+		-f $(OUT)/stock-arm64/kcoro.ko -f $(OUT)/stock-arm64/kcoro_bench.ko
+	@sed -n 's/.*\] kcoro_bench: //p' $(OUT)/bench-arm64.log
 
 endif

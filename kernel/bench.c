@@ -864,8 +864,10 @@ static const char *bench_machine(void)
 		return "KVM guest: near native";
 	if (boot_cpu_has(X86_FEATURE_HYPERVISOR))
 		return "QEMU TCG (emulated CPU): only the ratios are meaningful";
-#endif
 	return "not under QEMU TCG";
+#else
+	return "machine not identified: compare ratios only";
+#endif
 }
 
 static int bench_main(void *unused)
