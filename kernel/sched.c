@@ -158,9 +158,15 @@ static noinline void kcoro_share(struct kcoro_rq *rq)
 	unsigned int n = 0, give;
 	int cpu;
 
+	/*
+	 * Only claim an idle CPU when there is something to give it: a
+	 * claim takes its request away, and a CPU whose request was taken
+	 * without work sleeps on, unasked, until something else wakes it.
+	 */
 	for (co = rq->head; co; co = co->rq_next)
-		n++;
-	if (n < 2)
+		if (co != rq->curr && !test_bit(KCORO_FLAG_PINNED, &co->flags))
+			n++;
+	if (!n)
 		return;
 	cpu = cpumask_first(&kcoro_idle_mask);
 	if (cpu == rq->cpu)
@@ -168,7 +174,7 @@ static noinline void kcoro_share(struct kcoro_rq *rq)
 	if (cpu >= nr_cpu_ids || !cpumask_test_and_clear_cpu(cpu, &kcoro_idle_mask))
 		return;
 	atomic_dec(&kcoro_nr_idle);
-	give = n / 2;
+	give = (n + 1) / 2;	/* half of the movable ones, at least one */
 	rq->tail = NULL;
 	for (link = &rq->head; (co = *link) && give; ) {
 		if (co == rq->curr || test_bit(KCORO_FLAG_PINNED, &co->flags)) {
