@@ -141,7 +141,8 @@ check-debug-arm64: debug-arm64-build
 
 check-x86_64: check-stock check-overflow check-debug check-kcsan \
 		check-selftests-stock check-selftests-debug
-check-arm64: check-stock-arm64 check-overflow-arm64 check-debug-arm64
+check-arm64: check-stock-arm64 check-overflow-arm64 check-debug-arm64 \
+		check-selftests-stock-arm64
 
 # lint.sh: checkpatch once, then W=1 + sparse builds against each kernel
 # of the selected architectures.
@@ -158,9 +159,10 @@ lint: $(if $(filter x86_64,$(KCORO_ARCH)),debug-build) \
 # The closing line counts the VM legs, every KUnit case of the test kernels
 # and every kselftest case (x86_64: 64- and 32-bit programs).
 CHECK_LOGS := $(if $(filter x86_64,$(KCORO_ARCH)),debug kcsan selftests-stock \
-	selftests-debug) $(if $(filter arm64,$(KCORO_ARCH)),debug-arm64)
+	selftests-debug) $(if $(filter arm64,$(KCORO_ARCH)),debug-arm64 \
+	selftests-stock-arm64)
 CHECK_LEGS := $(words lint $(if $(filter x86_64,$(KCORO_ARCH)),1 2 3 4 5 6) \
-	$(if $(filter arm64,$(KCORO_ARCH)),1 2 3))
+	$(if $(filter arm64,$(KCORO_ARCH)),1 2 3 4))
 
 check: lint $(addprefix check-,$(filter x86_64 arm64,$(KCORO_ARCH)))
 	@pass=$$(cat $(addprefix $(OUT)/,$(addsuffix .log,$(CHECK_LOGS))) | \

@@ -19,6 +19,8 @@ pkgs=(
 	# arm64: cross compiler and QEMU; the arm64 kernel, headers and
 	# busybox are fetched with apt-get download (tools/vm/stock-kernel.sh)
 	gcc-aarch64-linux-gnu qemu-system-arm
+	# the arm64 kselftests: static cross-built programs
+	libc6-dev-arm64-cross linux-libc-dev-arm64-cross
 )
 sudo=
 [ "$(id -u)" = 0 ] || sudo=sudo

@@ -74,12 +74,13 @@ $(USER_OUT)/kcoro-demo: $(TOP)/tools/demo/kcoro-demo.c $(USER_OUT)/lib64/libkcor
 # given kcoro.ko.  kcoro-vm fails on a splat or a failing script (which
 # fails when any binary does); the lines after the run show each binary's
 # totals and every "not ok", which also fails the target.
-# $(1): log name, $(2): kernel image, $(3): kcoro.ko.
+# $(1): log name, $(2): kernel image, $(3): kcoro.ko, $(4): the binaries
+# (default: the x86_64 ones), $(5): extra kcoro-vm options.
 define run_selftests
 	rc=0; \
-	$(VM)/kcoro-vm -k $(2) -t $(VM_TIMEOUT) \
+	$(VM)/kcoro-vm $(5) -k $(2) -t $(VM_TIMEOUT) \
 		-s $(TOP)/tools/testing/vm/selftests.sh -o $(OUT)/$(1).log \
-		-f $(3) $(addprefix -f ,$(SELFTEST_BINS)) || rc=1; \
+		-f $(3) $(addprefix -f ,$(or $(4),$(SELFTEST_BINS))) || rc=1; \
 	grep -a -e '^KCORO-SELFTEST: ' -e '^# Totals: ' $(OUT)/$(1).log || rc=1; \
 	if grep -a -E '(^|[^#] )not ok [0-9]' $(OUT)/$(1).log; then rc=1; fi; \
 	exit $$rc
@@ -90,6 +91,29 @@ check-selftests-stock: stock-build selftests
 
 check-selftests-debug: debug-build selftests
 	$(call run_selftests,selftests-debug,$$(cat $(OUT)/debug-tree.path)/arch/x86/boot/bzImage,$(OUT)/debug/kcoro.ko)
+
+# arm64: the same kselftests cross-built static (64-bit only), run on the
+# stock arm64 kernel.
+ARM64_CC	:= aarch64-linux-gnu-gcc
+ARM64_USER_OUT	:= $(USER_OUT)/arm64
+SELFTEST_BINS_ARM64 := $(foreach t,$(SELFTESTS),$(ARM64_USER_OUT)/$(t)_64)
+
+.PHONY: selftests-arm64 check-selftests-stock-arm64
+selftests-arm64: $(SELFTEST_BINS_ARM64)
+
+$(ARM64_USER_OUT)/libkcoro.a: $(LIBKCORO_DIR)/kcoro.c $(LIBKCORO_DEPS)
+	@mkdir -p $(@D)
+	$(ARM64_CC) $(USER_CFLAGS) -c -o $(ARM64_USER_OUT)/kcoro.o $<
+	rm -f $@
+	aarch64-linux-gnu-ar rcs $@ $(ARM64_USER_OUT)/kcoro.o
+
+$(ARM64_USER_OUT)/%_64: $(SELFTEST_DIR)/%.c $(SELFTEST_DIR)/kcoro_selftest.h \
+		$(ARM64_USER_OUT)/libkcoro.a $(KSFT_HDRS)/kselftest_harness.h
+	$(ARM64_CC) $(USER_CFLAGS) -isystem $(KSFT_HDRS) -o $@ $< \
+		$(ARM64_USER_OUT)/libkcoro.a
+
+check-selftests-stock-arm64: stock-arm64-build selftests-arm64
+	$(call run_selftests,selftests-stock-arm64,$$($(VM)/stock-kernel.sh -a arm64 image),$(OUT)/stock-arm64/kcoro.ko,$(SELFTEST_BINS_ARM64),-a arm64)
 
 # make demo also runs the userspace demo (the top-level rule copies
 # $(DEMO_FILES) into the VM; tools/testing/vm/demo.sh runs it if present).
