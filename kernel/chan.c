@@ -1903,6 +1903,28 @@ static int kc_waiter_try_cancel(struct kcoro_chan *ch, struct kc_waiter *w,
 }
 
 /*
+ * One sleep of the owner of @w (a waiter, or a select's first clause)
+ * while *@state is @waiting: a coroutine parks, a thread sleeps
+ * interruptibly.  Wake-ups may be spurious; the caller loops.
+ */
+static void kc_waiter_sleep(struct kc_waiter *w, atomic_t *state, int waiting,
+			    ktime_t deadline)
+{
+	if (w->kind == KC_WAITER_CORO) {
+		if (deadline == KTIME_MAX)
+			kcoro_park();
+		else
+			kcoro_park_until(deadline);
+		return;
+	}
+	set_current_state(TASK_INTERRUPTIBLE);
+	if (atomic_read(state) == waiting)
+		schedule_hrtimeout(deadline == KTIME_MAX ? NULL : &deadline,
+				   HRTIMER_MODE_ABS);
+	__set_current_state(TASK_RUNNING);
+}
+
+/*
  * Wait until @w is resumed, or cancel it (timeout, signal, kcoro_cancel())
  * and take its cell out of the waiter state ourselves.  Returns the
  * resume result, or the cancellation error.
@@ -1923,19 +1945,7 @@ static int kc_waiter_wait(struct kcoro_chan *ch, struct kc_waiter *w,
 			state = KC_W_CANCELLED;
 			break;
 		}
-		if (w->kind == KC_WAITER_CORO) {
-			if (deadline == KTIME_MAX)
-				kcoro_park();
-			else
-				kcoro_park_until(deadline);
-		} else {
-			set_current_state(TASK_INTERRUPTIBLE);
-			if (atomic_read(&w->state) == KC_W_WAITING)
-				schedule_hrtimeout(deadline == KTIME_MAX ?
-						   NULL : &deadline,
-						   HRTIMER_MODE_ABS);
-			__set_current_state(TASK_RUNNING);
-		}
+		kc_waiter_sleep(w, &w->state, KC_W_WAITING, deadline);
 	}
 	return kc_waiter_finish(w, state, err);
 }
@@ -2487,19 +2497,7 @@ static int kc_select_wait(struct kc_select *sel, ktime_t deadline)
 				return err;
 			continue;
 		}
-		if (w0->kind == KC_WAITER_CORO) {
-			if (deadline == KTIME_MAX)
-				kcoro_park();
-			else
-				kcoro_park_until(deadline);
-		} else {
-			set_current_state(TASK_INTERRUPTIBLE);
-			if (atomic_read(&sel->state) == KC_SEL_WAITING)
-				schedule_hrtimeout(deadline == KTIME_MAX ?
-						   NULL : &deadline,
-						   HRTIMER_MODE_ABS);
-			__set_current_state(TASK_RUNNING);
-		}
+		kc_waiter_sleep(w0, &sel->state, KC_SEL_WAITING, deadline);
 	}
 }
 

@@ -422,6 +422,8 @@ EXPORT_SYMBOL_GPL(kcoro_chan_fdget);
  * How an operation may wait: @nonblock, or until @deadline (KTIME_MAX for
  * ever).  @restart: a signal restarts the call (no timeout, or an
  * absolute one); a relative timeout returns -EINTR instead.
+ * kc_wait_parse() takes the call's flags and the file's O_NONBLOCK (no
+ * file for a select).
  */
 struct kc_wait {
 	bool nonblock;
@@ -435,7 +437,7 @@ static int kc_wait_parse(struct file *file, u32 flags, s64 timeout_ns,
 	if ((flags & KCORO_MSG_ABSTIME) && !(flags & KCORO_MSG_TIMEOUT))
 		return -EINVAL;
 	w->nonblock = (flags & KCORO_MSG_NONBLOCK) ||
-		      (file->f_flags & O_NONBLOCK);
+		      (file && (file->f_flags & O_NONBLOCK));
 	w->restart = true;
 	w->deadline = KTIME_MAX;
 	if (flags & KCORO_MSG_TIMEOUT) {
@@ -592,6 +594,17 @@ static ssize_t kc_recv_user(struct kc_uchan *uc, void __user *buf,
 	return n;
 }
 
+/* Copy in and check a struct kcoro_msg, and how its call may wait. */
+static int kc_msg_parse(struct file *file, struct kcoro_msg __user *uarg,
+			struct kcoro_msg *msg, struct kc_wait *w)
+{
+	if (copy_from_user(msg, uarg, sizeof(*msg)))
+		return -EFAULT;
+	if (msg->flags & ~KC_MSG_FLAGS || msg->reserved)
+		return -EINVAL;
+	return kc_wait_parse(file, msg->flags, msg->timeout_ns, w);
+}
+
 static long kc_ioc_send(struct file *file, struct kc_uchan *uc,
 			struct kcoro_msg __user *uarg)
 {
@@ -599,11 +612,7 @@ static long kc_ioc_send(struct file *file, struct kc_uchan *uc,
 	struct kc_wait w;
 	int ret;
 
-	if (copy_from_user(&msg, uarg, sizeof(msg)))
-		return -EFAULT;
-	if (msg.flags & ~KC_MSG_FLAGS || msg.reserved)
-		return -EINVAL;
-	ret = kc_wait_parse(file, msg.flags, msg.timeout_ns, &w);
+	ret = kc_msg_parse(file, uarg, &msg, &w);
 	if (ret)
 		return ret;
 	return kc_send_user(uc, u64_to_user_ptr(msg.buf), msg.len, &w);
@@ -616,11 +625,7 @@ static long kc_ioc_recv(struct file *file, struct kc_uchan *uc,
 	struct kc_wait w;
 	ssize_t ret;
 
-	if (copy_from_user(&msg, uarg, sizeof(msg)))
-		return -EFAULT;
-	if (msg.flags & ~KC_MSG_FLAGS || msg.reserved)
-		return -EINVAL;
-	ret = kc_wait_parse(file, msg.flags, msg.timeout_ns, &w);
+	ret = kc_msg_parse(file, uarg, &msg, &w);
 	if (ret)
 		return ret;
 	ret = kc_recv_user(uc, u64_to_user_ptr(msg.buf), msg.len, &w);
@@ -945,19 +950,9 @@ static long kc_ioc_select(struct kcoro_select __user *uarg)
 	BUILD_BUG_ON(KCORO_SELECT_MAX_CLAUSES > KCORO_SELECT_MAX);
 	n = arg.count;
 	/* No file is involved: only the flags decide whether to wait. */
-	if ((arg.flags & KCORO_MSG_ABSTIME) && !(arg.flags & KCORO_MSG_TIMEOUT))
-		return -EINVAL;
-	if ((arg.flags & KCORO_MSG_TIMEOUT) && arg.timeout_ns < 0)
-		return -EINVAL;
-	w.nonblock = arg.flags & KCORO_MSG_NONBLOCK;
-	w.restart = !(arg.flags & KCORO_MSG_TIMEOUT) ||
-		    (arg.flags & KCORO_MSG_ABSTIME);
-	w.deadline = KTIME_MAX;
-	if (arg.flags & KCORO_MSG_TIMEOUT)
-		w.deadline = arg.flags & KCORO_MSG_ABSTIME ?
-			     ns_to_ktime(arg.timeout_ns) :
-			     ktime_add_safe(ktime_get(),
-					    ns_to_ktime(arg.timeout_ns));
+	ret = kc_wait_parse(NULL, arg.flags, arg.timeout_ns, &w);
+	if (ret)
+		return ret;
 
 	uc = memdup_user(u64_to_user_ptr(arg.clauses), n * sizeof(*uc));
 	if (IS_ERR(uc))
