@@ -233,7 +233,7 @@ struct kcoro *__kcoro_spawn(kcoro_fn_t fn, void *arg,
 	kcoro_debug_add(co);
 	trace_kcoro_spawn(co->id, fn, cpu);
 
-	kcoro_enqueue(co);
+	__kcoro_enqueue(co, false);	/* new: to the tail */
 	return co;
 
 err_free:
@@ -357,7 +357,7 @@ EXPORT_SYMBOL_GPL(kcoro_sleep_ns);
  * last switch: publish DEAD and wake the joiners (a joiner of this CPU
  * becomes runnable and may be switched to next).
  */
-void kcoro_finish_early(struct kcoro *co)
+void kcoro_finish_early(struct kcoro *co, int cpu)
 {
 	struct kcoro *joiner;
 	bool ref = false;
@@ -365,13 +365,14 @@ void kcoro_finish_early(struct kcoro *co)
 	/*
 	 * A coroutine joiner cannot see DEAD before we hold a reference on
 	 * it, so it is alive for the unpark even if it then runs off.  A
-	 * joiner whose home is this CPU cannot run before we are done (only
-	 * this kthread runs it, and its home cannot change while this CPU
-	 * is online), so it needs no reference.
+	 * joiner whose home is @cpu, the CPU whose active worker we are,
+	 * cannot run before we are done (only this kthread runs it, and its
+	 * home cannot change while this CPU is online), so it needs no
+	 * reference.  A worker that was handed off passes -1.
 	 */
 	preempt_disable();
 	joiner = xchg(&co->joiner, KCORO_JOINER_CLOSED);
-	if (joiner && READ_ONCE(joiner->cpu) != co->rq->cpu) {
+	if (joiner && READ_ONCE(joiner->cpu) != cpu) {
 		kcoro_get(joiner);
 		ref = true;
 	}
@@ -509,7 +510,7 @@ void kcoro_get_stats(struct kcoro_stats *stats)
 	}
 	stats->stacks = kcoro_stack_count();
 	stats->cached_stacks = kcoro_stack_cached();
-	stats->switches = kcoro_sched_switches();
+	kcoro_sched_stats(stats);
 }
 EXPORT_SYMBOL_GPL(kcoro_get_stats);
 

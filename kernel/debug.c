@@ -137,14 +137,17 @@ static int kcoro_stats_show(struct seq_file *m, void *v)
 	kcoro_chan_get_stats(&cs);
 	seq_printf(m, "live\t%ld\nspawned\t%llu\nswitches\t%llu\nstacks\t%ld\ncached_stacks\t%ld\n",
 		   s.live, s.spawned, s.switches, s.stacks, s.cached_stacks);
-	seq_printf(m, "long_runs\t%ld\n", kcoro_long_runs());
+	seq_printf(m, "long_runs\t%ld\nguard_violations\t%ld\n",
+		   kcoro_long_runs(), kcoro_guard_violations());
 	seq_printf(m, "channels\t%ld\nsegments\t%ld\nwaiters\t%ld\n",
 		   cs.channels, cs.segments, cs.waiters);
 	for_each_online_cpu(cpu) {
 		rq = per_cpu_ptr(&kcoro_rqs, cpu);
-		seq_printf(m, "cpu%d\tswitches %llu\tsteals %llu\tcurrent %llu\n",
+		seq_printf(m, "cpu%d\tswitches %llu\tsteals %llu\tcurrent %llu\thandoffs %llu\thandoff_missed %llu\tworkers %u\n",
 			   cpu, READ_ONCE(rq->switches), READ_ONCE(rq->steals),
-			   READ_ONCE(rq->curr) ? READ_ONCE(rq->curr_id) : 0);
+			   kcoro_rq_curr(rq) ? READ_ONCE(rq->curr_id) : 0,
+			   READ_ONCE(rq->handoffs), READ_ONCE(rq->handoff_missed),
+			   READ_ONCE(rq->nr_workers));
 	}
 	return 0;
 }
@@ -173,7 +176,7 @@ static void kcoro_watchdog_fn(struct work_struct *work)
 		rq = per_cpu_ptr(&kcoro_rqs, cpu);
 		switches = READ_ONCE(rq->switches);
 		since = READ_ONCE(rq->curr_since);
-		if (!limit || !READ_ONCE(rq->curr) ||
+		if (!limit || !kcoro_rq_curr(rq) ||
 		    switches == rq->long_run_switches ||
 		    !time_after(jiffies, since + msecs_to_jiffies(limit)))
 			continue;

@@ -13,6 +13,12 @@
  * The run queue itself is private to its kthread; other tasks, CPUs and
  * interrupts hand runnable coroutines over through a lock-free llist.
  *
+ * A coroutine that blocks inside an ordinary kernel function (msleep(), a
+ * mutex, a page fault) blocks its kthread.  A preempt notifier sees the
+ * kthread switched out while not runnable, and an irq_work hands the run
+ * queue to a standby kthread of the same CPU (the hand-off; see struct
+ * kcoro_worker and Documentation/kcoro/scheduler.rst).
+ *
  * The order of the "TLS hand-off" around a switch is fixed (and documented
  * in Documentation/kcoro/scheduler.rst): with interrupts off, rq->curr is
  * set, then current->stack adopts the new stack, then the stack pointer
@@ -21,7 +27,12 @@
 #include <linux/cpu.h>
 #include <linux/cpuhotplug.h>
 #include <linux/cpumask.h>
+#include <linux/irq_work.h>
 #include <linux/kthread.h>
+#include <linux/moduleparam.h>
+#include <linux/preempt.h>
+#include <linux/ratelimit.h>
+#include <linux/slab.h>
 #include <linux/percpu.h>
 #include <linux/rcupdate.h>
 #include <linux/sched.h>
@@ -34,6 +45,21 @@
 
 /* Direct switches between coroutines before main_co gets a turn. */
 #define KCORO_DIRECT_BUDGET	32
+/* Coroutines taken from the run-next slot in a row before the queue's head. */
+#define KCORO_NEXT_CAP		3
+
+/* Scheduler kthreads per CPU: one active, the others standby or blocked. */
+static unsigned int max_workers = 8;
+module_param(max_workers, uint, 0444);
+MODULE_PARM_DESC(max_workers,
+		 "scheduler kthreads per CPU, for hand-offs when coroutines block (2-64, default 8)");
+
+static atomic_long_t kcoro_guard_count;
+
+static bool handoff = true;
+module_param(handoff, bool, 0644);
+MODULE_PARM_DESC(handoff,
+		 "give a CPU's coroutines to a standby kthread when one blocks the scheduler (default on)");
 
 DEFINE_PER_CPU(struct kcoro_rq, kcoro_rqs);
 
@@ -94,7 +120,7 @@ void kcoro_enqueue_remote(struct kcoro *co)
 	for (;;) {
 		cpu = READ_ONCE(co->cpu);
 		rq = kcoro_rq_of(cpu);
-		/* Acquire: pairs with kcoro_cpu_online(), rq->task is set. */
+		/* Acquire: pairs with kcoro_cpu_online(), rq->active is set. */
 		if (likely(smp_load_acquire(&rq->online)))
 			break;
 		target = kcoro_pick_cpu(KCORO_CPU_ANY);
@@ -106,8 +132,14 @@ void kcoro_enqueue_remote(struct kcoro *co)
 		cmpxchg(&co->cpu, cpu, target);
 	}
 	if (llist_add(&co->wake_node, &rq->wakeups)) {
-		/* rq->task stays valid: offlining waits for RCU readers. */
-		wake_up_process(rq->task);
+		/*
+		 * The task stays valid: offlining waits for RCU readers.  A
+		 * hand-off publishes the new active worker before waking it
+		 * and it looks at the wakeups after that (llist_add() and
+		 * wake_up_process() are full barriers): either it sees our
+		 * coroutine or we see it.
+		 */
+		wake_up_process(READ_ONCE(rq->active)->task);
 	}
 	rcu_read_unlock();
 }
@@ -125,11 +157,23 @@ static __always_inline void kcoro_take_wakeups(struct kcoro_rq *rq)
 		kcoro_push_tail(rq, co);
 }
 
-/* Pop the head of @rq's queue, or NULL.  Only rq->task calls this. */
+/*
+ * Pop the next coroutine of @rq, or NULL: the run-next slot first, unless
+ * it went first KCORO_NEXT_CAP times in a row while others waited (two
+ * coroutines waking each other would own the CPU); then the slot's
+ * coroutine goes to the tail.  Only the active worker calls this.
+ */
 static __always_inline struct kcoro *kcoro_pop(struct kcoro_rq *rq)
 {
-	struct kcoro *co;
+	struct kcoro *co = rq->next;
 
+	if (co) {
+		rq->next = NULL;
+		if (likely(!rq->head || ++rq->next_streak < KCORO_NEXT_CAP))
+			return co;
+		kcoro_push_tail(rq, co);
+	}
+	rq->next_streak = 0;
 	co = rq->head;
 	if (co) {
 		rq->head = co->rq_next;
@@ -145,7 +189,8 @@ static __always_inline struct kcoro *kcoro_pop(struct kcoro_rq *rq)
  * itself: it asks, by setting its bit in kcoro_idle_mask before it
  * sleeps, and the first busy scheduler to reach a scheduling point with
  * more than one coroutine queued claims that bit and hands it half of its
- * queue, oldest first.  Never the coroutine running on the giver (it may
+ * queue, oldest first (the run-next slot stays: it is the hot one).
+ * Never the coroutine running on the giver (it may
  * be queued already, woken while still switching away: only its own
  * kthread may run it until it has), never a pinned one.  The moved
  * coroutines get their new home CPU before they are queued there, so the
@@ -155,6 +200,7 @@ static __always_inline struct kcoro *kcoro_pop(struct kcoro_rq *rq)
 static noinline void kcoro_share(struct kcoro_rq *rq)
 {
 	struct kcoro *co, **link, *moved = NULL, **tail = &moved;
+	struct kcoro *curr = rq->active->curr;
 	unsigned int n = 0, give;
 	int cpu;
 
@@ -164,7 +210,7 @@ static noinline void kcoro_share(struct kcoro_rq *rq)
 	 * without work sleeps on, unasked, until something else wakes it.
 	 */
 	for (co = rq->head; co; co = co->rq_next)
-		if (co != rq->curr && !test_bit(KCORO_FLAG_PINNED, &co->flags))
+		if (co != curr && !test_bit(KCORO_FLAG_PINNED, &co->flags))
 			n++;
 	if (!n)
 		return;
@@ -177,7 +223,7 @@ static noinline void kcoro_share(struct kcoro_rq *rq)
 	give = (n + 1) / 2;	/* half of the movable ones, at least one */
 	rq->tail = NULL;
 	for (link = &rq->head; (co = *link) && give; ) {
-		if (co == rq->curr || test_bit(KCORO_FLAG_PINNED, &co->flags)) {
+		if (co == curr || test_bit(KCORO_FLAG_PINNED, &co->flags)) {
 			rq->tail = co;
 			link = &co->rq_next;
 			continue;
@@ -200,7 +246,7 @@ static noinline void kcoro_share(struct kcoro_rq *rq)
 	trace_kcoro_steal(n, rq->cpu, cpu);
 }
 
-/* Next runnable coroutine of @rq, or NULL.  Only rq->task calls this. */
+/* Next runnable coroutine of @rq, or NULL.  Only the active worker calls this. */
 static __always_inline struct kcoro *kcoro_next(struct kcoro_rq *rq)
 {
 	kcoro_take_wakeups(rq);
@@ -223,20 +269,23 @@ static void kcoro_idle_end(struct kcoro_rq *rq)
 }
 
 /*
- * The hand-off itself.  Interrupts are off from the moment rq->curr names
+ * The switch into @next.  Interrupts are off from the moment w->curr names
  * @next until the switch has happened, so an interrupt never sees
- * rq->curr, current->stack and the stack pointer disagree.
+ * w->curr, current->stack and the stack pointer disagree.
  */
-static __always_inline void kcoro_enter(struct kcoro_rq *rq, struct kcoro *next)
+static __always_inline void kcoro_enter(struct kcoro_worker *w,
+					struct kcoro *next)
 {
+	struct kcoro_rq *rq = w->rq;
+
 	atomic_set(&next->state, KCORO_RUNNING);
-	next->rq = rq;
-	trace_kcoro_switch(rq->curr ? rq->curr->id : 0, next->id);
+	next->w = w;
+	trace_kcoro_switch(w->curr ? w->curr->id : 0, next->id);
 	rq->switches++;
 	rq->curr_id = next->id;
 	rq->curr_fn = next->fn;
 	rq->curr_since = jiffies;
-	WRITE_ONCE(rq->curr, next);
+	WRITE_ONCE(w->curr, next);
 	current->stack = next->ctx.stack;
 }
 
@@ -265,35 +314,38 @@ static __always_inline void kcoro_ctx_switch(struct kcoro_context *from,
  * points run with interrupts enabled (might_sleep() checks it on debug
  * kernels), so disable/enable is enough.
  */
-static __always_inline void kcoro_switch_direct(struct kcoro_rq *rq,
+static __always_inline void kcoro_switch_direct(struct kcoro_worker *w,
 						struct kcoro *prev,
 						struct kcoro *next)
 {
 	local_irq_disable();
-	kcoro_enter(rq, next);
+	kcoro_enter(w, next);
 	kcoro_ctx_switch(&prev->ctx, &next->ctx);
 	local_irq_enable();
-	kcoro_landed(prev->rq);
+	kcoro_landed(prev->w);
 }
 
 /* kcoro_landed(): the coroutine we came from has finished; finish it. */
-void kcoro_landed_finish(struct kcoro_rq *rq)
+void kcoro_landed_finish(struct kcoro_worker *w)
 {
-	struct kcoro *dead = rq->dead;
+	struct kcoro *dead = w->dead;
 
-	rq->dead = NULL;
+	w->dead = NULL;
 	kcoro_finish(dead);
 }
 
-/* Give the CPU back to main_co; returns when @co is resumed. */
+/*
+ * Give the kthread back to its main_co; returns when @co is resumed (by
+ * whichever worker is active on its CPU by then).
+ */
 void kcoro_switch_to_main(struct kcoro *co, enum kcoro_req req)
 {
 	co->req = req;
 	trace_kcoro_switch(co->id, 0);
 	local_irq_disable();
-	kcoro_ctx_switch(&co->ctx, &co->rq->main_co);
+	kcoro_ctx_switch(&co->ctx, &co->w->main_co);
 	local_irq_enable();
-	kcoro_landed(co->rq);
+	kcoro_landed(co->w);
 }
 
 /*
@@ -302,18 +354,18 @@ void kcoro_switch_to_main(struct kcoro *co, enum kcoro_req req)
  * budget allows, otherwise let main_co choose.
  */
 static __always_inline void kcoro_reschedule(struct kcoro *co,
-					     struct kcoro_rq *rq,
+					     struct kcoro_worker *w,
 					     struct kcoro *next)
 {
-	if (unlikely(!rq->budget)) {
+	if (unlikely(!w->budget)) {
 		kcoro_switch_to_main(co, KCORO_REQ_NONE);
 		return;
 	}
-	rq->budget--;
+	w->budget--;
 	if (next == co)		/* woken again already, nothing else to run */
 		atomic_set(&co->state, KCORO_RUNNING);
 	else if (next)
-		kcoro_switch_direct(rq, co, next);
+		kcoro_switch_direct(w, co, next);
 	else
 		kcoro_switch_to_main(co, KCORO_REQ_NONE);
 }
@@ -326,16 +378,21 @@ static __always_inline void kcoro_reschedule(struct kcoro *co,
  */
 static void __noreturn kcoro_switch_exit(struct kcoro *co)
 {
-	struct kcoro_rq *rq = co->rq;
+	struct kcoro_worker *w = co->w;
 	struct kcoro *next;
 
-	kcoro_finish_early(co);
-	next = rq->budget ? kcoro_next(rq) : NULL;
+	if (unlikely(w->detached)) {
+		/* Nothing is published before we are off this stack. */
+		kcoro_switch_to_main(co, KCORO_REQ_EXIT_LATE);
+		panic("kcoro: coroutine %llu resumed after exit\n", co->id);
+	}
+	kcoro_finish_early(co, w->rq->cpu);
+	next = w->budget ? kcoro_next(w->rq) : NULL;
 	if (next) {
-		rq->budget--;
-		rq->dead = co;
+		w->budget--;
+		w->dead = co;
 		local_irq_disable();
-		kcoro_enter(rq, next);
+		kcoro_enter(w, next);
 		kcoro_ctx_switch(&co->ctx, &next->ctx);
 	} else {
 		kcoro_switch_to_main(co, KCORO_REQ_EXIT);
@@ -353,10 +410,12 @@ static void __noreturn kcoro_switch_exit(struct kcoro *co)
  */
 void __noreturn kcoro_exit(long result)
 {
-	struct kcoro *co = kcoro_suspend_check(__func__);
+	struct kcoro *co = kcoro_this();
 
 	if (!co)
 		panic("%s() called outside a coroutine\n", __func__);
+	/* Cannot be refused: report, and finish anyway. */
+	kcoro_suspend_check(__func__);
 	co->result = result;
 	co->stack_dirty = true;
 	kcoro_switch_exit(co);
@@ -368,7 +427,7 @@ void __noreturn kcoro_entry(struct kcoro *co)
 {
 	/* We were switched to with interrupts off; a resume restores them. */
 	local_irq_enable();
-	kcoro_landed(co->rq);
+	kcoro_landed(co->w);
 	co->result = co->fn(co->arg);
 	kcoro_switch_exit(co);
 }
@@ -382,31 +441,37 @@ void __noreturn kcoro_entry(struct kcoro *co)
 void kcoro_yield(void)
 {
 	struct kcoro *co = kcoro_suspend_check(__func__);
+	struct kcoro_worker *w;
 	struct kcoro_rq *rq;
 	struct kcoro *next;
 
 	if (unlikely(!co))
 		return;
-	rq = co->rq;
+	w = co->w;
+	if (unlikely(w->detached)) {
+		kcoro_switch_to_main(co, KCORO_REQ_YIELD);
+		return;
+	}
+	rq = w->rq;
 	next = kcoro_next(rq);
-	if (!next && rq->budget) {
+	if (!next && w->budget) {
 		/* Alone on this CPU: keep running, but be a good citizen. */
-		rq->budget--;
+		w->budget--;
 		rq->curr_since = jiffies;	/* it did suspend, for the watchdog */
 		cond_resched();
 		return;
 	}
 	atomic_set(&co->state, KCORO_RUNNABLE);
 	kcoro_push_tail(rq, co);
-	if (unlikely(!rq->budget)) {
+	if (unlikely(!w->budget)) {
 		/* main_co's turn; it finds @next at the head again. */
 		if (next)
 			kcoro_push_head(rq, next);
 		kcoro_switch_to_main(co, KCORO_REQ_NONE);
 		return;
 	}
-	rq->budget--;
-	kcoro_switch_direct(rq, co, next);
+	w->budget--;
+	kcoro_switch_direct(w, co, next);
 }
 EXPORT_SYMBOL_GPL(kcoro_yield);
 
@@ -423,7 +488,7 @@ EXPORT_SYMBOL_GPL(kcoro_yield);
 void kcoro_park(void)
 {
 	struct kcoro *co = kcoro_suspend_check(__func__);
-	struct kcoro_rq *rq;
+	struct kcoro_worker *w;
 
 	if (unlikely(!co))
 		return;
@@ -437,6 +502,11 @@ void kcoro_park(void)
 		return;
 	co->waiting = __builtin_return_address(0);
 	trace_kcoro_park(co->id);
+	w = co->w;
+	if (unlikely(w->detached)) {
+		kcoro_switch_to_main(co, KCORO_REQ_PARK);
+		goto out;
+	}
 	atomic_set(&co->state, KCORO_PARKED);
 	/*
 	 * Dekker with the slow path of kcoro_unpark(): we publish PARKED then
@@ -448,10 +518,9 @@ void kcoro_park(void)
 	smp_mb();
 	if (!atomic_read(&co->wake_token) ||
 	    atomic_cmpxchg(&co->state, KCORO_PARKED,
-			   KCORO_RUNNING) != KCORO_PARKED) {
-		rq = co->rq;
-		kcoro_reschedule(co, rq, rq->budget ? kcoro_next(rq) : NULL);
-	}
+			   KCORO_RUNNING) != KCORO_PARKED)
+		kcoro_reschedule(co, w, w->budget ? kcoro_next(w->rq) : NULL);
+out:
 	/*
 	 * A waker that found us PARKED made us RUNNABLE with a fully ordered
 	 * cmpxchg and queued us after it, and we run only once that queueing
@@ -496,29 +565,65 @@ void kcoro_unpark(struct kcoro *co)
 }
 EXPORT_SYMBOL_GPL(kcoro_unpark);
 
+/*
+ * main_co of a worker that was handed off, after the step of @co: publish
+ * the state @co asked for from its stack.  Another worker runs this CPU's
+ * queue now and may run @co the moment it is runnable, so a reference
+ * keeps it alive for the park's second look.
+ */
+static void kcoro_detached_req(struct kcoro *co)
+{
+	switch (co->req) {
+	case KCORO_REQ_PARK:
+		kcoro_get(co);
+		atomic_set(&co->state, KCORO_PARKED);
+		/* Dekker with kcoro_unpark_slow(), as in kcoro_park(). */
+		smp_mb();
+		if (atomic_read(&co->wake_token) &&
+		    atomic_cmpxchg(&co->state, KCORO_PARKED,
+				   KCORO_RUNNABLE) == KCORO_PARKED)
+			kcoro_enqueue(co);
+		kcoro_put(co);
+		break;
+	case KCORO_REQ_YIELD:
+		atomic_set(&co->state, KCORO_RUNNABLE);
+		kcoro_enqueue(co);
+		break;
+	case KCORO_REQ_EXIT_LATE:
+		kcoro_finish_early(co, -1);
+		kcoro_finish(co);
+		break;
+	default:
+		WARN_ON_ONCE(1);
+	}
+}
+
 /* main_co: run @co (and whatever it switches to) until one comes back. */
-static void kcoro_run(struct kcoro_rq *rq, struct kcoro *co)
+static void kcoro_run(struct kcoro_worker *w, struct kcoro *co)
 {
 	struct kcoro *prev;
 
-	rq->budget = KCORO_DIRECT_BUDGET;
+	w->budget = KCORO_DIRECT_BUDGET;
 	local_irq_disable();
-	kcoro_enter(rq, co);
-	kcoro_ctx_switch(&rq->main_co, &co->ctx);
-	prev = rq->curr;
-	current->stack = rq->main_co.stack;
-	WRITE_ONCE(rq->curr, NULL);
+	kcoro_enter(w, co);
+	kcoro_ctx_switch(&w->main_co, &co->ctx);
+	prev = w->curr;
+	current->stack = w->main_co.stack;
+	WRITE_ONCE(w->curr, NULL);
 	local_irq_enable();
 
 	if (prev->req == KCORO_REQ_EXIT)
 		kcoro_finish(prev);
+	else if (unlikely(prev->req != KCORO_REQ_NONE))
+		kcoro_detached_req(prev);
 }
 
-static noinline void kcoro_sched_loop(struct kcoro_rq *rq)
+/* The active worker's loop; returns when it stops or was handed off. */
+static noinline void kcoro_sched_loop(struct kcoro_worker *w)
 {
+	struct kcoro_rq *rq = w->rq;
 	struct kcoro *co;
 
-	rq->main_co.stack = current->stack;
 	while (!kthread_should_stop()) {
 		co = kcoro_next(rq);
 		if (!co) {
@@ -536,23 +641,123 @@ static noinline void kcoro_sched_loop(struct kcoro_rq *rq)
 			__set_current_state(TASK_RUNNING);
 			kcoro_idle_end(rq);
 		}
-		kcoro_run(rq, co);
+		kcoro_run(w, co);
+		if (unlikely(w->detached))
+			return;
 		cond_resched();
 	}
-	__set_current_state(TASK_RUNNING);
 }
 
 /* The stack-protector canary shared by every scheduler kthread. */
 static unsigned long kcoro_canary;
 
+#ifdef CONFIG_PREEMPT_NOTIFIERS
+/* Blocked, as opposed to preempted: no longer on its run queue. */
+static bool kcoro_task_queued(struct task_struct *p)
+{
+#ifdef KCORO_HAVE_TASK_IS_RUNNABLE
+	return task_is_runnable(p);	/* delayed dequeue keeps on_rq */
+#else
+	return READ_ONCE(p->on_rq);
+#endif
+}
+
+/*
+ * The worker is switched out.  If it blocked (not preempted) inside a
+ * coroutine's step, every other coroutine of this CPU would wait for it:
+ * ask for a hand-off.  This runs under the CPU's run-queue lock, so it
+ * only records and raises an irq_work (kcoro_handoff_fn()), which runs as
+ * soon as interrupts are enabled again, after the switch.
+ */
+static void kcoro_sched_out(struct preempt_notifier *pn,
+			    struct task_struct *next)
+{
+	struct kcoro_worker *w = container_of(pn, struct kcoro_worker, pn);
+
+	if (!w->curr || w->detached || !READ_ONCE(handoff) ||
+	    kcoro_task_queued(current))
+		return;
+	WRITE_ONCE(w->blocked, true);
+	irq_work_queue(&w->rq->handoff_work);
+}
+
+static void kcoro_sched_in(struct preempt_notifier *pn, int cpu)
+{
+	struct kcoro_worker *w = container_of(pn, struct kcoro_worker, pn);
+
+	WRITE_ONCE(w->blocked, false);
+}
+
+static struct preempt_ops kcoro_preempt_ops = {
+	.sched_in = kcoro_sched_in,
+	.sched_out = kcoro_sched_out,
+};
+#endif
+
+/*
+ * The hand-off, in hard interrupt context on the worker's CPU: if the
+ * active worker is still blocked inside a coroutine's step, make a
+ * standby worker the active one and wake it.  The blocked one is marked
+ * detached: once woken it finishes its coroutine's step, and the
+ * coroutine's next suspension takes it back to that worker's own main_co
+ * (kcoro_detached_req()), after which the worker joins the pool.
+ */
+static void kcoro_handoff_fn(struct irq_work *work)
+{
+	struct kcoro_rq *rq = container_of(work, struct kcoro_rq, handoff_work);
+	struct kcoro_worker *w, *s = NULL;
+	bool grow = false;
+	struct kcoro *co;
+
+	raw_spin_lock(&rq->lock);
+	w = rq->active;
+	if (!w || rq->stopping || w->detached || !READ_ONCE(w->blocked) ||
+	    w->task == current || READ_ONCE(w->task->__state) == TASK_RUNNING)
+		goto out;
+	co = READ_ONCE(w->curr);
+	if (!co)
+		goto out;
+	if (rq->pool) {
+		s = &rq->workers[__ffs(rq->pool)];
+		__clear_bit(__ffs(rq->pool), &rq->pool);
+		w->detached = true;
+		rq->handoffs++;
+		WRITE_ONCE(rq->active, s);
+		trace_kcoro_handoff(co->id, rq->cpu, task_pid_nr(w->task),
+				    task_pid_nr(s->task));
+	} else {
+		rq->handoff_missed++;
+	}
+	grow = !rq->pool && rq->nr_workers < max_workers;
+out:
+	raw_spin_unlock(&rq->lock);
+	if (s)
+		wake_up_process(s->task);
+	if (grow)
+		queue_work(system_unbound_wq, &rq->grow_work);
+}
+
+/* A worker that was handed off returns to the pool. */
+static void kcoro_pool_put(struct kcoro_worker *w)
+{
+	struct kcoro_rq *rq = w->rq;
+
+	raw_spin_lock_irq(&rq->lock);
+	w->detached = false;
+	__set_bit(w - rq->workers, &rq->pool);
+	raw_spin_unlock_irq(&rq->lock);
+}
+
 /*
  * A coroutine's frames carry the canary of the kthread that built them,
- * and a coroutine may be resumed by another scheduler kthread (its CPU
- * went offline), so all of them share one canary.  No frame of this
- * function, which has no canary itself, spans the change.
+ * and a coroutine may be resumed by another scheduler kthread (a hand-off,
+ * or its CPU went offline), so all of them share one canary.  No frame of
+ * this function, which has no canary itself, spans the change.
  */
-static int kcoro_sched_fn(void *data)
+static int kcoro_worker_fn(void *data)
 {
+	struct kcoro_worker *w = data;
+	struct kcoro_rq *rq = w->rq;
 	unsigned long own;
 
 	/*
@@ -563,27 +768,173 @@ static int kcoro_sched_fn(void *data)
 	 */
 	migrate_disable();
 	own = kcoro_arch_set_canary(kcoro_canary);
-	kcoro_sched_loop(data);
+	w->main_co.stack = current->stack;
+#ifdef CONFIG_PREEMPT_NOTIFIERS
+	preempt_notifier_register(&w->pn);
+#endif
+	while (!kthread_should_stop()) {
+		if (READ_ONCE(rq->active) == w) {
+			kcoro_sched_loop(w);
+			continue;
+		}
+		if (w->detached)
+			kcoro_pool_put(w);
+		/* Standby: a hand-off publishes rq->active, then wakes us. */
+		set_current_state(TASK_IDLE);
+		if (READ_ONCE(rq->active) != w && !kthread_should_stop())
+			schedule();
+		__set_current_state(TASK_RUNNING);
+	}
+#ifdef CONFIG_PREEMPT_NOTIFIERS
+	preempt_notifier_unregister(&w->pn);
+#endif
 	kcoro_arch_set_canary(own);
 	migrate_enable();
 	return 0;
 }
 
-static int kcoro_cpu_online(unsigned int cpu)
+/*
+ * Create worker number rq->nr_workers, the active one or a standby.  Only
+ * CPU hotplug (the CPU is not running coroutines yet) and the grow work
+ * (which offlining cancels first) add workers, never both at once.
+ */
+static int kcoro_worker_add(struct kcoro_rq *rq, bool active)
 {
-	struct kcoro_rq *rq = kcoro_rq_of(cpu);
+	unsigned int idx = rq->nr_workers;
+	struct kcoro_worker *w;
 	struct task_struct *t;
 
-	t = kthread_create_on_cpu(kcoro_sched_fn, rq, cpu, "kcoro/%u");
+	if (idx >= max_workers)
+		return -EAGAIN;
+	w = &rq->workers[idx];
+	memset(w, 0, sizeof(*w));
+	w->rq = rq;
+#ifdef CONFIG_PREEMPT_NOTIFIERS
+	preempt_notifier_init(&w->pn, &kcoro_preempt_ops);
+#endif
+	t = kthread_create_on_cpu(kcoro_worker_fn, w, rq->cpu, "kcoro/%u");
 	if (IS_ERR(t))
 		return PTR_ERR(t);
 	/* Enqueuers may still wake it after it stopped: keep it valid. */
 	get_task_struct(t);
-	rq->task = t;
-	/* Release: enqueuers that see online also see rq->task. */
+	WRITE_ONCE(w->task, t);
+	raw_spin_lock_irq(&rq->lock);
+	WRITE_ONCE(rq->nr_workers, idx + 1);
+	if (active)
+		WRITE_ONCE(rq->active, w);
+	else
+		__set_bit(idx, &rq->pool);
+	raw_spin_unlock_irq(&rq->lock);
+	wake_up_process(t);
+	return 0;
+}
+
+/* The pool ran dry at a hand-off: add a standby worker. */
+static void kcoro_grow_fn(struct work_struct *work)
+{
+	struct kcoro_rq *rq = container_of(work, struct kcoro_rq, grow_work);
+
+	if (!READ_ONCE(rq->stopping))
+		kcoro_worker_add(rq, false);
+}
+
+/*
+ * kcoro_this() for anything but the active worker of this CPU: a worker
+ * that was handed off and is finishing its coroutine's step, or not a
+ * worker at all.  Worker slots are never freed before module exit.
+ */
+struct kcoro *kcoro_this_slow(struct kcoro_rq *rq)
+{
+	unsigned int i, n;
+
+	if (!(current->flags & PF_KTHREAD) || !rq->workers)
+		return NULL;
+	n = READ_ONCE(rq->nr_workers);
+	for (i = 0; i < n; i++)
+		if (READ_ONCE(rq->workers[i].task) == current)
+			return READ_ONCE(rq->workers[i].curr);
+	return NULL;
+}
+
+/*
+ * A suspension point found per-task state held that must not cross a
+ * switch (kcoro_guard()).  Switching anyway would hand it to whichever
+ * coroutine runs next on this kthread: refuse, so the caller sees what it
+ * sees outside a coroutine (kcoro_park() returns as a spurious wake-up,
+ * kcoro_yield() at once, kcoro_sleep_ns() -EPERM), and say which
+ * coroutine did it.  Counted in kcoro_guard_violations().
+ */
+struct kcoro *kcoro_guard_fail(struct kcoro *co, const char *what,
+			       unsigned int bad, unsigned long ip)
+{
+	static DEFINE_RATELIMIT_STATE(rs, 5 * HZ, 10);
+
+	atomic_long_inc(&kcoro_guard_count);
+	trace_kcoro_guard(co->id, bad);
+	if (__ratelimit(&rs))
+		pr_err("kcoro: coroutine %llu (%ps) may not suspend in %s() called from %pS:%s%s%s%s%s%s; refused\n",
+		       co->id, co->fn, what, (void *)ip,
+		       bad & KCORO_GUARD_ATOMIC ? " preempt-off" : "",
+		       bad & KCORO_GUARD_IRQS ? " irqs-off" : "",
+		       bad & KCORO_GUARD_RCU ? " rcu-read-side" : "",
+		       bad & KCORO_GUARD_PAGEFAULT ? " pagefault-off" : "",
+		       bad & KCORO_GUARD_LOCKS ? " lockdep-tracked-lock" : "",
+		       bad & KCORO_GUARD_STATE ? " task-state-set" : "");
+	return NULL;
+}
+
+/**
+ * kcoro_guard_violations() - suspension points refused so far
+ *
+ * A coroutine may not suspend while it holds per-task state (a spinlock,
+ * an RCU read lock, preemption or page faults disabled, a lock lockdep
+ * tracks, a task state other than TASK_RUNNING): each attempt is reported
+ * in the kernel log, refused, and counted here.
+ *
+ * Return: the number of refused suspensions since the module was loaded.
+ */
+long kcoro_guard_violations(void)
+{
+	return atomic_long_read(&kcoro_guard_count);
+}
+EXPORT_SYMBOL_GPL(kcoro_guard_violations);
+
+static struct kcoro *kcoro_rq_stop(struct kcoro_rq *rq);
+
+/**
+ * kcoro_set_handoff() - turn the blocking hand-off on or off
+ * @on: whether a scheduler kthread that blocks inside a coroutine hands its
+ *	CPU's other coroutines to a standby kthread
+ *
+ * The same switch as the "handoff" module parameter, for benchmarks and
+ * tests that compare both.  Without the hand-off (or on kernels without
+ * CONFIG_PREEMPT_NOTIFIERS), a coroutine that blocks in an ordinary kernel
+ * function stalls every coroutine of its CPU until it wakes.
+ *
+ * Return: the previous setting.
+ */
+bool kcoro_set_handoff(bool on)
+{
+	return xchg(&handoff, on);
+}
+EXPORT_SYMBOL_GPL(kcoro_set_handoff);
+
+static int kcoro_cpu_online(unsigned int cpu)
+{
+	struct kcoro_rq *rq = kcoro_rq_of(cpu);
+	int ret;
+
+	WRITE_ONCE(rq->stopping, false);
+	ret = kcoro_worker_add(rq, true);
+	if (!ret)
+		ret = kcoro_worker_add(rq, false);
+	if (ret) {
+		kcoro_rq_stop(rq);	/* nothing was queued yet */
+		return ret;
+	}
+	/* Release: enqueuers that see online also see rq->active. */
 	smp_store_release(&rq->online, true);
 	cpumask_set_cpu(cpu, &kcoro_online_mask);
-	wake_up_process(t);
 	return 0;
 }
 
@@ -591,17 +942,27 @@ static int kcoro_cpu_online(unsigned int cpu)
  * Stopping @rq's scheduler takes two steps around an RCU grace period
  * (kcoro_rq_stop()); the second returns its runnable coroutines, in order.
  *
- * Until the kthread has stopped, the run queue keeps accepting coroutines:
- * one of them may be between publishing PARKED and switching away, and
- * only this kthread may run it (see struct kcoro_rq).  Only then do
- * enqueues start moving coroutines elsewhere.
+ * Until the workers have stopped, the run queue keeps accepting
+ * coroutines: one of them may be between publishing PARKED and switching
+ * away, and only the active worker may run it (see struct kcoro_rq); a
+ * worker that was handed off still finishes its coroutine's step and
+ * requeues it here.  Only then do enqueues start moving coroutines
+ * elsewhere.
  */
 static void kcoro_rq_stop_begin(struct kcoro_rq *rq)
 {
-	/* No new coroutines are placed here. */
+	unsigned int i;
+
+	/* No new coroutines are placed here, no hand-offs, no new workers. */
 	cpumask_clear_cpu(rq->cpu, &kcoro_online_mask);
-	if (rq->task)
-		kthread_stop(rq->task);
+	raw_spin_lock_irq(&rq->lock);
+	WRITE_ONCE(rq->stopping, true);
+	raw_spin_unlock_irq(&rq->lock);
+	irq_work_sync(&rq->handoff_work);
+	cancel_work_sync(&rq->grow_work);
+	for (i = 0; i < rq->nr_workers; i++)
+		if (rq->workers[i].task)
+			kthread_stop(rq->workers[i].task);
 	kcoro_idle_end(rq);
 	WRITE_ONCE(rq->online, false);
 }
@@ -610,12 +971,22 @@ static void kcoro_rq_stop_begin(struct kcoro_rq *rq)
 static struct kcoro *kcoro_rq_stop_end(struct kcoro_rq *rq)
 {
 	struct kcoro *runnable;
+	unsigned int i;
 
-	if (rq->task) {
-		put_task_struct(rq->task);
-		rq->task = NULL;
+	for (i = 0; i < rq->nr_workers; i++) {
+		struct kcoro_worker *w = &rq->workers[i];
+
+		if (w->task) {
+			put_task_struct(w->task);
+			WRITE_ONCE(w->task, NULL);
+		}
 	}
+	WRITE_ONCE(rq->nr_workers, 0);
+	rq->pool = 0;
 	kcoro_take_wakeups(rq);
+	if (rq->next)
+		kcoro_push_head(rq, rq->next);
+	rq->next = NULL;
 	runnable = rq->head;
 	rq->head = NULL;
 	rq->tail = NULL;
@@ -630,11 +1001,11 @@ static struct kcoro *kcoro_rq_stop(struct kcoro_rq *rq)
 }
 
 /*
- * A CPU is going down: place no new coroutines there, let its scheduler
- * finish the step it is in and exit, then move every runnable coroutine
- * elsewhere.  Parked coroutines keep the dead CPU as home until they are
- * woken; kcoro_enqueue() then moves them.  Pinned coroutines move too, as
- * the kernel breaks the affinity of tasks on a dying CPU.
+ * A CPU is going down: place no new coroutines there, let its workers
+ * finish the steps they are in and exit, then move every runnable
+ * coroutine elsewhere.  Parked coroutines keep the dead CPU as home until
+ * they are woken; kcoro_enqueue() then moves them.  Pinned coroutines
+ * move too, as the kernel breaks the affinity of tasks on a dying CPU.
  */
 static int kcoro_cpu_offline(unsigned int cpu)
 {
@@ -647,31 +1018,66 @@ static int kcoro_cpu_offline(unsigned int cpu)
 	return 0;
 }
 
-u64 kcoro_sched_switches(void)
+/* The scheduler's part of kcoro_get_stats(). */
+void kcoro_sched_stats(struct kcoro_stats *stats)
 {
-	u64 sum = 0;
 	int cpu;
 
-	for_each_possible_cpu(cpu)
-		sum += READ_ONCE(kcoro_rq_of(cpu)->switches);
-	return sum;
+	stats->switches = 0;
+	stats->handoffs = 0;
+	stats->handoff_missed = 0;
+	for_each_possible_cpu(cpu) {
+		struct kcoro_rq *rq = kcoro_rq_of(cpu);
+
+		stats->switches += READ_ONCE(rq->switches);
+		stats->handoffs += READ_ONCE(rq->handoffs);
+		stats->handoff_missed += READ_ONCE(rq->handoff_missed);
+	}
+}
+
+static void kcoro_rqs_free(void)
+{
+	int cpu;
+
+	for_each_possible_cpu(cpu) {
+		kfree(kcoro_rq_of(cpu)->workers);
+		kcoro_rq_of(cpu)->workers = NULL;
+	}
 }
 
 int kcoro_sched_init(void)
 {
 	int cpu, ret;
 
+	max_workers = clamp(max_workers, 2U, (unsigned int)BITS_PER_LONG);
 	kcoro_canary = get_random_canary();
 	for_each_possible_cpu(cpu) {
 		struct kcoro_rq *rq = kcoro_rq_of(cpu);
 
 		init_llist_head(&rq->wakeups);
+		raw_spin_lock_init(&rq->lock);
+		rq->handoff_work = IRQ_WORK_INIT_HARD(kcoro_handoff_fn);
+		INIT_WORK(&rq->grow_work, kcoro_grow_fn);
 		rq->cpu = cpu;
+		rq->workers = kcalloc_node(max_workers, sizeof(*rq->workers),
+					   GFP_KERNEL, cpu_to_node(cpu));
+		if (!rq->workers) {
+			kcoro_rqs_free();
+			return -ENOMEM;
+		}
 	}
+#ifdef CONFIG_PREEMPT_NOTIFIERS
+	preempt_notifier_inc();
+#endif
 	ret = cpuhp_setup_state(CPUHP_AP_ONLINE_DYN, "kcoro:online",
 				kcoro_cpu_online, kcoro_cpu_offline);
-	if (ret < 0)
+	if (ret < 0) {
+#ifdef CONFIG_PREEMPT_NOTIFIERS
+		preempt_notifier_dec();
+#endif
+		kcoro_rqs_free();
 		return ret;
+	}
 	kcoro_hp_state = ret;
 	return 0;
 }
@@ -695,4 +1101,8 @@ void kcoro_sched_exit(void)
 		left |= !!kcoro_rq_stop_end(kcoro_rq_of(cpu));
 	cpus_read_unlock();
 	WARN_ON_ONCE(left);
+#ifdef CONFIG_PREEMPT_NOTIFIERS
+	preempt_notifier_dec();
+#endif
+	kcoro_rqs_free();
 }

@@ -123,6 +123,44 @@ TRACE_EVENT(kcoro_long_run,
 		  __entry->cpu, __entry->ms)
 );
 
+/*
+ * A scheduler kthread blocked inside coroutine @id's step; kthread
+ * @from_pid (blocked) gave CPU @cpu's run queue to standby @to_pid.
+ */
+TRACE_EVENT(kcoro_handoff,
+	TP_PROTO(u64 id, int cpu, pid_t from_pid, pid_t to_pid),
+	TP_ARGS(id, cpu, from_pid, to_pid),
+	TP_STRUCT__entry(
+		__field(u64, id)
+		__field(int, cpu)
+		__field(pid_t, from_pid)
+		__field(pid_t, to_pid)
+	),
+	TP_fast_assign(
+		__entry->id = id;
+		__entry->cpu = cpu;
+		__entry->from_pid = from_pid;
+		__entry->to_pid = to_pid;
+	),
+	TP_printk("id=%llu cpu=%d from_pid=%d to_pid=%d", __entry->id,
+		  __entry->cpu, __entry->from_pid, __entry->to_pid)
+);
+
+/* Coroutine @id tried to suspend holding what @bad says (KCORO_GUARD_*). */
+TRACE_EVENT(kcoro_guard,
+	TP_PROTO(u64 id, unsigned int bad),
+	TP_ARGS(id, bad),
+	TP_STRUCT__entry(
+		__field(u64, id)
+		__field(unsigned int, bad)
+	),
+	TP_fast_assign(
+		__entry->id = id;
+		__entry->bad = bad;
+	),
+	TP_printk("id=%llu bad=%#x", __entry->id, __entry->bad)
+);
+
 #endif /* _KCORO_TRACE_H */
 
 #undef TRACE_INCLUDE_PATH

@@ -40,6 +40,21 @@ if ! "$checkpatch" --strict --no-tree --quiet --terse \
 	fail=1
 fi
 
+# kernel-doc: no warning, and a kernel-doc comment for every exported
+# symbol.
+kdoc=${checkpatch%/checkpatch.pl}/kernel-doc
+mapfile -t docsrcs < <(printf '%s\n' "${srcs[@]}" | grep -E '^(kernel/[^/]*\.c|include/.*\.h)$')
+echo "lint: kernel-doc -Wall on ${#docsrcs[@]} files"
+if "$kdoc" -none -Wall "${docsrcs[@]}" 2>&1 | grep .; then
+	fail=1
+fi
+for sym in $(grep -ho 'EXPORT_SYMBOL[A-Z_]*([a-z_0-9]*)' kernel/*.c | sed 's/.*(\(.*\))/\1/'); do
+	if ! grep -q "^ \* $sym() - " kernel/*.c include/linux/*.h; then
+		echo "lint: exported $sym has no kernel-doc comment"
+		fail=1
+	fi
+done
+
 n=0
 for t in "$@"; do
 	arch=x86_64 kdir=$t

@@ -127,6 +127,9 @@ do {									\
  * @cached_stacks: stacks sitting in the reuse cache
  * @spawned: coroutines ever spawned
  * @switches: context switches into coroutines
+ * @handoffs: times a scheduler kthread blocked inside a coroutine and a
+ *	standby kthread took over its CPU's coroutines
+ * @handoff_missed: times that was needed but the standby pool was empty
  */
 struct kcoro_stats {
 	long live;
@@ -134,10 +137,14 @@ struct kcoro_stats {
 	long cached_stacks;
 	u64 spawned;
 	u64 switches;
+	u64 handoffs;
+	u64 handoff_missed;
 };
 
 void kcoro_get_stats(struct kcoro_stats *stats);
 long kcoro_long_runs(void);
+long kcoro_guard_violations(void);
+bool kcoro_set_handoff(bool on);
 size_t kcoro_object_size(void);
 
 #endif /* _LINUX_KCORO_H */

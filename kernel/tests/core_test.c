@@ -24,12 +24,16 @@
 #include <linux/ktime.h>
 #include <linux/mm.h>
 #include <linux/module.h>
+#include <linux/mutex.h>
+#include <linux/rcupdate.h>
 #include <linux/sched.h>
 #include <linux/sched/task_stack.h>
 #include <linux/slab.h>
 #include <linux/smp.h>
+#include <linux/spinlock.h>
 #include <linux/stacktrace.h>
 #include <linux/string.h>
+#include <linux/uaccess.h>
 #include <linux/wait.h>
 #include <uapi/linux/magic.h>
 
@@ -1326,9 +1330,10 @@ static void kcoro_test_stack(struct kunit *test)
  * Case: a coroutine blocking its scheduler kthread in msleep().
  */
 
-#define BLOCK_ROUNDS	300
-#define BLOCK_MS	50
-#define BLOCK_TIMES	2
+#define BLOCK_MS	100
+/* The last sleep runs with the hand-off turned off. */
+#define BLOCK_TIMES	3
+#define BLOCK_HANDOFFS	(BLOCK_TIMES - 1)
 
 struct kcoro_block_ctx;
 
@@ -1342,50 +1347,83 @@ struct kcoro_block_ctx {
 	int turn;
 	unsigned int hits[2];
 	unsigned int errors;
+	atomic_t ticks;
 	unsigned long slept_jiffies[BLOCK_TIMES];
-	unsigned int hits_at_sleep[BLOCK_TIMES];
+	unsigned int ping_during[BLOCK_TIMES];
+	int ticks_during[BLOCK_TIMES];
 	int other_during[BLOCK_TIMES];
+	bool self_ok[BLOCK_TIMES];
+	int cpu_after[BLOCK_TIMES];
 	atomic_t other_progress;
+	atomic_t stop;
 	atomic_t stop_other;
 	bool abort;
 };
 
-/* Same CPU as the blocker: plain accesses, the kthread is shared. */
+static bool kcoro_block_stop(struct kcoro_block_ctx *ctx)
+{
+	return atomic_read(&ctx->stop) || READ_ONCE(ctx->abort);
+}
+
+/*
+ * Yield ping-pong with exact alternation, until the sleeper is done.  The
+ * players share a CPU with the sleeper, but not always a kthread: while
+ * it blocks, a standby kthread runs them.
+ */
 static long kcoro_block_player_fn(void *arg)
 {
 	struct kcoro_block_player *p = arg;
 	struct kcoro_block_ctx *ctx = p->ctx;
 	int me = p->me;
-	unsigned int i;
+	unsigned int mine;
 
-	for (i = 0; i < BLOCK_ROUNDS; i++) {
+	for (;;) {
 		while (READ_ONCE(ctx->turn) != me) {
-			if (READ_ONCE(ctx->abort))
-				return -ECANCELED;
+			if (kcoro_block_stop(ctx))
+				return READ_ONCE(ctx->hits[me]);
 			kcoro_yield();
 		}
-		if (ctx->hits[!me] != i + me)
+		mine = READ_ONCE(ctx->hits[me]);
+		if (READ_ONCE(ctx->hits[!me]) != mine + me)
 			ctx->errors++;
-		ctx->hits[me] = i + 1;
+		WRITE_ONCE(ctx->hits[me], mine + 1);
 		WRITE_ONCE(ctx->turn, !me);
 	}
-	return ctx->hits[me];
+}
+
+/* Same CPU as the sleeper: counts its steps. */
+static long kcoro_block_ticker_fn(void *arg)
+{
+	struct kcoro_block_ctx *ctx = arg;
+
+	while (!kcoro_block_stop(ctx)) {
+		atomic_inc(&ctx->ticks);
+		kcoro_yield();
+	}
+	return 0;
 }
 
 static long kcoro_block_sleeper_fn(void *arg)
 {
 	struct kcoro_block_ctx *ctx = arg;
-	int k, other;
+	struct kcoro *self = kcoro_current();
+	int k, ticks, other, t0;
+	unsigned int ping;
 	unsigned long j0;
+	bool was = true;
 
 	for (k = 0; k < BLOCK_TIMES; k++) {
-		/* Block in the middle of the ping-pong. */
-		while (READ_ONCE(ctx->hits[0]) < (k + 1U) * BLOCK_ROUNDS / (BLOCK_TIMES + 1)) {
+		/* Let the others get going (and come back from a hand-off). */
+		t0 = atomic_read(&ctx->ticks);
+		while (atomic_read(&ctx->ticks) - t0 < 10) {
 			if (READ_ONCE(ctx->abort))
 				return -ECANCELED;
 			kcoro_yield();
 		}
-		ctx->hits_at_sleep[k] = ctx->hits[0];
+		if (k == BLOCK_HANDOFFS)
+			was = kcoro_set_handoff(false);
+		ping = READ_ONCE(ctx->hits[0]);
+		ticks = atomic_read(&ctx->ticks);
 		other = atomic_read(&ctx->other_progress);
 		/*
 		 * msleep() promises jiffies, not clock time: under QEMU TCG a
@@ -1395,8 +1433,15 @@ static long kcoro_block_sleeper_fn(void *arg)
 		j0 = jiffies;
 		msleep(BLOCK_MS);
 		ctx->slept_jiffies[k] = jiffies - j0;
+		ctx->ping_during[k] = READ_ONCE(ctx->hits[0]) - ping;
+		ctx->ticks_during[k] = atomic_read(&ctx->ticks) - ticks;
 		ctx->other_during[k] = atomic_read(&ctx->other_progress) - other;
+		ctx->self_ok[k] = kcoro_current() == self;
+		ctx->cpu_after[k] = raw_smp_processor_id();
+		if (k == BLOCK_HANDOFFS)
+			kcoro_set_handoff(was);
 	}
+	atomic_set(&ctx->stop, 1);
 	return 1;
 }
 
@@ -1413,24 +1458,31 @@ static long kcoro_block_other_fn(void *arg)
 }
 
 /**
- * kcoro_test_blocking_sibling() - msleep() in a coroutine blocks only its CPU
+ * kcoro_test_blocking_sibling() - msleep() in a coroutine blocks only itself
  * @test: the test
  *
- * On one CPU two coroutines play yield ping-pong while a third blocks the
- * scheduler kthread in a plain msleep(), twice.  The sleeper sleeps long
- * enough, the ping-pong finishes with exact counts, and a coroutine on
- * another CPU (if any) keeps running while the first CPU's scheduler is
- * blocked.
+ * On one CPU two coroutines play yield ping-pong and a third counts its
+ * steps, while a fourth blocks its scheduler kthread in a plain msleep()
+ * of 100 ms, three times.  The first two times the hand-off gives the run
+ * queue to a standby kthread: the siblings keep running during the sleep
+ * (their progress is measured), and the sleeper comes back on its CPU as
+ * the same coroutine.  The third time the hand-off is off: the siblings
+ * make no progress at all, which shows what the first two measure.  The
+ * ping-pong keeps exact alternation throughout, and a coroutine on
+ * another CPU (if any) keeps running.
  */
 static void kcoro_test_blocking_sibling(struct kunit *test)
 {
-	struct kcoro *co[3], *other = NULL;
+	struct kcoro *co[4], *other = NULL;
+	struct kcoro_stats before, after;
 	struct kcoro_block_ctx *ctx;
 	int cpu, i, k, other_during = 0;
+	long ret;
 
 	ctx = kunit_kzalloc(test, sizeof(*ctx), GFP_KERNEL);
 	KUNIT_ASSERT_NOT_NULL(test, ctx);
 	cpu = kcoro_test_cpu(0);
+	kcoro_get_stats(&before);
 
 	if (num_online_cpus() > 1) {
 		other = kcoro_test_spawn_on(kcoro_block_other_fn, ctx,
@@ -1443,34 +1495,359 @@ static void kcoro_test_blocking_sibling(struct kunit *test)
 		co[i] = kcoro_test_spawn_on(kcoro_block_player_fn,
 					    &ctx->player[i], cpu);
 	}
-	co[2] = kcoro_test_spawn_on(kcoro_block_sleeper_fn, ctx, cpu);
-	if (IS_ERR(co[0]) || IS_ERR(co[1]) || IS_ERR(co[2])) {
-		KUNIT_FAIL(test, "spawn: %pe %pe %pe", co[0], co[1], co[2]);
-		WRITE_ONCE(ctx->abort, true);
+	co[2] = kcoro_test_spawn_on(kcoro_block_ticker_fn, ctx, cpu);
+	co[3] = kcoro_test_spawn_on(kcoro_block_sleeper_fn, ctx, cpu);
+	for (i = 0; i < 4; i++) {
+		if (IS_ERR(co[i])) {
+			KUNIT_FAIL(test, "spawn %d: %pe", i, co[i]);
+			WRITE_ONCE(ctx->abort, true);
+		}
 	}
-	for (i = 0; i < 3; i++) {
-		long ret = kcoro_test_finish(test, co[i]);
-
-		if (!ctx->abort)
-			KUNIT_EXPECT_EQ(test, ret, i < 2 ? (long)BLOCK_ROUNDS : 1L);
+	for (i = 0; i < 4; i++) {
+		ret = kcoro_test_finish(test, co[i]);
+		if (!ctx->abort && i == 3)
+			KUNIT_EXPECT_EQ(test, ret, 1L);
+		else if (!ctx->abort && i < 2)
+			KUNIT_EXPECT_EQ(test, ret, (long)ctx->hits[i]);
 	}
 	atomic_set(&ctx->stop_other, 1);
 	KUNIT_EXPECT_EQ(test, kcoro_test_finish(test, other), 0L);
-	KUNIT_ASSERT_FALSE(test, IS_ERR(co[0]) || IS_ERR(co[1]) || IS_ERR(co[2]));
+	for (i = 0; i < 4; i++)
+		KUNIT_ASSERT_FALSE(test, IS_ERR(co[i]));
+	kcoro_get_stats(&after);
 
-	KUNIT_EXPECT_EQ(test, ctx->hits[0], BLOCK_ROUNDS);
-	KUNIT_EXPECT_EQ(test, ctx->hits[1], BLOCK_ROUNDS);
 	KUNIT_EXPECT_EQ(test, ctx->errors, 0U);
+	KUNIT_EXPECT_LE(test, ctx->hits[0] - ctx->hits[1], 1U);
 	for (k = 0; k < BLOCK_TIMES; k++) {
 		KUNIT_EXPECT_GE(test, ctx->slept_jiffies[k], msecs_to_jiffies(BLOCK_MS));
-		/* The ping-pong was under way, not finished, when it blocked. */
-		KUNIT_EXPECT_GT(test, ctx->hits_at_sleep[k], 0U);
-		KUNIT_EXPECT_LT(test, ctx->hits_at_sleep[k], BLOCK_ROUNDS);
+		KUNIT_EXPECT_TRUE_MSG(test, ctx->self_ok[k],
+				      "kcoro_current() changed across msleep() %d", k);
+		KUNIT_EXPECT_EQ(test, ctx->cpu_after[k], cpu);
 		other_during += ctx->other_during[k];
+		kunit_info(test, "sleep %d (hand-off %s): siblings made %d steps and %u ping-pong rounds in %lu jiffies",
+			   k, k < BLOCK_HANDOFFS ? "on" : "off", ctx->ticks_during[k],
+			   ctx->ping_during[k], ctx->slept_jiffies[k]);
+		if (k == BLOCK_HANDOFFS) {
+			/* Nobody runs this CPU's coroutines: exactly none. */
+			KUNIT_EXPECT_EQ(test, ctx->ticks_during[k], 0);
+			KUNIT_EXPECT_EQ(test, ctx->ping_during[k], 0U);
+		} else if (IS_ENABLED(CONFIG_PREEMPT_NOTIFIERS)) {
+			KUNIT_EXPECT_GT(test, ctx->ticks_during[k], 0);
+			KUNIT_EXPECT_GT(test, ctx->ping_during[k], 0U);
+		}
 	}
+	if (IS_ENABLED(CONFIG_PREEMPT_NOTIFIERS))
+		KUNIT_EXPECT_GE(test, after.handoffs - before.handoffs,
+				(u64)BLOCK_HANDOFFS);
 	if (other)
 		KUNIT_EXPECT_GT_MSG(test, other_during, 0,
 				    "the other CPU's coroutine stalled while this CPU was blocked");
+}
+
+/*
+ * Case: a stress of blocking coroutines: many coroutines of one CPU block
+ * in msleep() and mutex_lock() at once, so that hand-offs happen back to
+ * back, run out of standby kthreads and grow the pool, while others yield
+ * and park on the same CPU.
+ */
+
+#define HSTRESS_BLOCKERS	12
+#define HSTRESS_YIELDERS	4
+#define HSTRESS_ROUNDS		25
+
+struct kcoro_hstress_ctx {
+	struct mutex lock;	/* contended by the blockers */
+	atomic_t in_lock;
+	atomic_t errors;
+	atomic_t steps;
+	atomic_t stop;
+};
+
+static long kcoro_hstress_blocker_fn(void *arg)
+{
+	struct kcoro_hstress_ctx *ctx = arg;
+	struct kcoro *self = kcoro_current();
+	int cpu = raw_smp_processor_id();
+	int i;
+
+	for (i = 0; i < HSTRESS_ROUNDS; i++) {
+		if (i & 1) {
+			msleep(1 + i % 3);
+		} else {
+			mutex_lock(&ctx->lock);
+			if (atomic_inc_return(&ctx->in_lock) != 1)
+				atomic_inc(&ctx->errors);
+			usleep_range(200, 400);
+			atomic_dec(&ctx->in_lock);
+			mutex_unlock(&ctx->lock);
+		}
+		if (kcoro_current() != self || raw_smp_processor_id() != cpu)
+			atomic_inc(&ctx->errors);
+		if (i % 4 == 3)
+			kcoro_sleep_ns(50 * NSEC_PER_USEC);
+		else
+			kcoro_yield();
+	}
+	return i;
+}
+
+static long kcoro_hstress_yielder_fn(void *arg)
+{
+	struct kcoro_hstress_ctx *ctx = arg;
+
+	while (!atomic_read(&ctx->stop)) {
+		atomic_inc(&ctx->steps);
+		kcoro_yield();
+	}
+	return 0;
+}
+
+/**
+ * kcoro_test_handoff_stress() - many blocking coroutines on one CPU
+ * @test: the test
+ *
+ * Twelve coroutines of one CPU block again and again (msleep(), and a
+ * contended mutex around usleep_range()) between yields and kcoro sleeps;
+ * four more yield all along.  Every blocker finishes all its rounds on its
+ * CPU as itself, the mutex is never held twice, the yielders make
+ * progress, and hand-offs happened.
+ */
+static void kcoro_test_handoff_stress(struct kunit *test)
+{
+	struct kcoro *co[HSTRESS_BLOCKERS + HSTRESS_YIELDERS];
+	struct kcoro_hstress_ctx *ctx;
+	struct kcoro_stats before, after;
+	int cpu = kcoro_test_cpu(0), i;
+	long ret;
+
+	ctx = kunit_kzalloc(test, sizeof(*ctx), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, ctx);
+	mutex_init(&ctx->lock);
+	kcoro_get_stats(&before);
+	for (i = 0; i < ARRAY_SIZE(co); i++)
+		co[i] = kcoro_test_spawn_on(i < HSTRESS_BLOCKERS ?
+					    kcoro_hstress_blocker_fn :
+					    kcoro_hstress_yielder_fn, ctx, cpu);
+	for (i = 0; i < HSTRESS_BLOCKERS; i++) {
+		KUNIT_EXPECT_FALSE(test, IS_ERR(co[i]));
+		ret = kcoro_test_finish(test, co[i]);
+		if (!IS_ERR(co[i]))
+			KUNIT_EXPECT_EQ(test, ret, (long)HSTRESS_ROUNDS);
+	}
+	atomic_set(&ctx->stop, 1);
+	for (; i < ARRAY_SIZE(co); i++) {
+		KUNIT_EXPECT_FALSE(test, IS_ERR(co[i]));
+		kcoro_test_finish(test, co[i]);
+	}
+	kcoro_get_stats(&after);
+	KUNIT_EXPECT_EQ(test, atomic_read(&ctx->errors), 0);
+	KUNIT_EXPECT_GT(test, atomic_read(&ctx->steps), 0);
+	kunit_info(test, "%llu hand-offs, %llu with the pool empty, %d yielder steps",
+		   after.handoffs - before.handoffs,
+		   after.handoff_missed - before.handoff_missed,
+		   atomic_read(&ctx->steps));
+	if (IS_ENABLED(CONFIG_PREEMPT_NOTIFIERS))
+		KUNIT_EXPECT_GT(test, after.handoffs - before.handoffs, 0ULL);
+}
+
+/*
+ * Case: the guards at suspension points.
+ */
+
+struct kcoro_guard_ctx {
+	spinlock_t spin;	/* held across a suspension attempt */
+	struct mutex mutex;	/* likewise */
+	long seen[7];
+	int sleep_ret;
+	int sleep_ok;
+};
+
+/* Suspension attempts that must be refused, one per slot of seen[]. */
+static long kcoro_guard_fn(void *arg)
+{
+	struct kcoro_guard_ctx *ctx = arg;
+	long base = kcoro_guard_violations();
+	int n = 0;
+
+	spin_lock(&ctx->spin);
+	kcoro_yield();
+	spin_unlock(&ctx->spin);
+	ctx->seen[n++] = kcoro_guard_violations() - base;
+
+	/* A token first: if the park were not refused it returns anyway. */
+	kcoro_unpark(kcoro_current());
+	rcu_read_lock();
+	kcoro_park();
+	rcu_read_unlock();
+	ctx->seen[n++] = kcoro_guard_violations() - base;
+
+	preempt_disable();
+	ctx->sleep_ret = kcoro_sleep_ns(1000);
+	preempt_enable();
+	ctx->seen[n++] = kcoro_guard_violations() - base;
+
+	pagefault_disable();
+	kcoro_yield();
+	pagefault_enable();
+	ctx->seen[n++] = kcoro_guard_violations() - base;
+
+	set_current_state(TASK_INTERRUPTIBLE);
+	kcoro_yield();
+	__set_current_state(TASK_RUNNING);
+	ctx->seen[n++] = kcoro_guard_violations() - base;
+
+	mutex_lock(&ctx->mutex);
+	kcoro_yield();
+	mutex_unlock(&ctx->mutex);
+	ctx->seen[n++] = kcoro_guard_violations() - base;
+
+	/* Nothing held: suspending works again, and is not counted. */
+	kcoro_yield();
+	ctx->sleep_ok = kcoro_sleep_ns(1000);
+	ctx->seen[n++] = kcoro_guard_violations() - base;
+	return n;
+}
+
+/**
+ * kcoro_test_guard() - suspending with per-task state held is refused
+ * @test: the test
+ *
+ * A coroutine tries to suspend holding a spinlock, in an RCU read-side
+ * section, with preemption disabled, with page faults disabled, with a
+ * task state set, and holding a mutex.  Each attempt that the kernel's
+ * configuration lets kcoro see (a spinlock needs CONFIG_PREEMPT_COUNT, a
+ * mutex lockdep) is counted and refused, the coroutine goes on running,
+ * and nothing crashes; afterwards it suspends normally.
+ */
+static void kcoro_test_guard(struct kunit *test)
+{
+	bool count = IS_ENABLED(CONFIG_PREEMPT_COUNT);
+	struct kcoro_guard_ctx *ctx;
+	long expect = 0;
+	struct kcoro *co;
+	int n = 0;
+
+	ctx = kunit_kzalloc(test, sizeof(*ctx), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, ctx);
+	spin_lock_init(&ctx->spin);
+	mutex_init(&ctx->mutex);
+	co = kcoro_test_spawn_on(kcoro_guard_fn, ctx, kcoro_test_cpu(0));
+	KUNIT_ASSERT_FALSE_MSG(test, IS_ERR(co), "spawn: %pe", co);
+	KUNIT_ASSERT_EQ(test, kcoro_test_finish(test, co), 7L);
+
+	expect += count;					/* spinlock */
+	KUNIT_EXPECT_EQ(test, ctx->seen[n++], expect);
+	expect += count || IS_ENABLED(CONFIG_PREEMPT_RCU);	/* RCU */
+	KUNIT_EXPECT_EQ(test, ctx->seen[n++], expect);
+	expect += count;					/* preempt_disable() */
+	KUNIT_EXPECT_EQ(test, ctx->seen[n++], expect);
+	KUNIT_EXPECT_EQ(test, ctx->sleep_ret, count ? -EPERM : 0);
+	expect += 1;						/* pagefault_disable() */
+	KUNIT_EXPECT_EQ(test, ctx->seen[n++], expect);
+	expect += 1;						/* task state */
+	KUNIT_EXPECT_EQ(test, ctx->seen[n++], expect);
+	expect += IS_ENABLED(CONFIG_LOCKDEP);			/* mutex */
+	KUNIT_EXPECT_EQ(test, ctx->seen[n++], expect);
+	KUNIT_EXPECT_EQ(test, ctx->seen[n++], expect);		/* nothing held */
+	KUNIT_EXPECT_EQ(test, ctx->sleep_ok, 0);
+}
+
+/*
+ * Case: the run-next slot.
+ */
+
+#define NEXT_ROUNDS	3000
+
+struct kcoro_next_ctx {
+	struct kcoro *player[2];
+	bool ready;
+	int turn;
+	unsigned int rounds[2];
+	unsigned int counter;
+	unsigned int counter_at_end;
+	bool done;
+};
+
+/*
+ * Park ping-pong: each player hands the turn over with kcoro_unpark(),
+ * which puts the other into the run-next slot of their shared CPU.
+ */
+static long kcoro_next_player_fn(void *arg)
+{
+	struct kcoro_next_ctx *ctx = arg;
+	int me = READ_ONCE(ctx->player[1]) == kcoro_current();
+	unsigned int i;
+
+	for (i = 0; i < NEXT_ROUNDS; i++) {
+		while (READ_ONCE(ctx->turn) != me)
+			kcoro_park();
+		WRITE_ONCE(ctx->rounds[me], i + 1);
+		WRITE_ONCE(ctx->turn, !me);
+		kcoro_unpark(ctx->player[!me]);
+	}
+	if (me == 0)
+		WRITE_ONCE(ctx->counter_at_end, READ_ONCE(ctx->counter));
+	WRITE_ONCE(ctx->done, true);
+	return i;
+}
+
+static long kcoro_next_counter_fn(void *arg)
+{
+	struct kcoro_next_ctx *ctx = arg;
+
+	while (!READ_ONCE(ctx->done)) {
+		WRITE_ONCE(ctx->counter, ctx->counter + 1);
+		kcoro_yield();
+	}
+	return 0;
+}
+
+static long kcoro_next_start_fn(void *arg)
+{
+	struct kcoro_next_ctx *ctx = arg;
+
+	while (!READ_ONCE(ctx->ready))
+		kcoro_yield();
+	return kcoro_next_player_fn(arg);
+}
+
+/**
+ * kcoro_test_run_next() - the run-next slot is used and cannot starve
+ * @test: the test
+ *
+ * Two coroutines of one CPU wake each other 3000 times each, always into
+ * the run-next slot, while a third yields in a loop on the same CPU.
+ * Without a cap the pair would own the CPU and the third would not run
+ * once until they finish; a plain FIFO would run it after every wake-up.
+ * The third must have run at least a quarter as often as the pair handed
+ * over (the cap), and at most 1.5 times (the slot was used).
+ */
+static void kcoro_test_run_next(struct kunit *test)
+{
+	struct kcoro_next_ctx *ctx;
+	int cpu = kcoro_test_cpu(0), i;
+	struct kcoro *counter;
+
+	ctx = kunit_kzalloc(test, sizeof(*ctx), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, ctx);
+	for (i = 0; i < 2; i++)
+		ctx->player[i] = kcoro_test_spawn_on(kcoro_next_start_fn, ctx, cpu);
+	counter = kcoro_test_spawn_on(kcoro_next_counter_fn, ctx, cpu);
+	if (IS_ERR(ctx->player[0]) || IS_ERR(ctx->player[1]) || IS_ERR(counter)) {
+		KUNIT_FAIL(test, "spawn: %pe %pe %pe", ctx->player[0],
+			   ctx->player[1], counter);
+		WRITE_ONCE(ctx->done, true);
+		WRITE_ONCE(ctx->turn, -1);
+	}
+	WRITE_ONCE(ctx->ready, true);
+	for (i = 0; i < 2; i++)
+		KUNIT_EXPECT_EQ(test, kcoro_test_finish(test, ctx->player[i]),
+				IS_ERR(ctx->player[i]) ? 0L : (long)NEXT_ROUNDS);
+	KUNIT_EXPECT_EQ(test, kcoro_test_finish(test, counter), 0L);
+	kunit_info(test, "the third coroutine ran %u times during %u hand-overs",
+		   ctx->counter_at_end, 2 * NEXT_ROUNDS);
+	KUNIT_EXPECT_GE(test, ctx->counter_at_end, NEXT_ROUNDS / 4U);
+	KUNIT_EXPECT_LE(test, ctx->counter_at_end, 3U * NEXT_ROUNDS / 2);
 }
 
 /*
@@ -2493,6 +2870,9 @@ static struct kunit_case kcoro_test_cases[] = {
 	KUNIT_CASE_SLOW(kcoro_test_join_race),
 	KUNIT_CASE(kcoro_test_exit_poison),
 	KUNIT_CASE(kcoro_test_blocking_sibling),
+	KUNIT_CASE_SLOW(kcoro_test_handoff_stress),
+	KUNIT_CASE(kcoro_test_guard),
+	KUNIT_CASE(kcoro_test_run_next),
 	KUNIT_CASE_SLOW(kcoro_test_many),
 	KUNIT_CASE_SLOW(kcoro_test_park_stress),
 	KUNIT_CASE_SLOW(kcoro_test_sleep_wakeups),

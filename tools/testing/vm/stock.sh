@@ -3,8 +3,11 @@
 # the console.
 insmod kcoro.ko
 grep -q '^kcoro ' /proc/modules
-# One scheduler kthread per online CPU.
-[ "$(cat /proc/[0-9]*/comm | grep -c '^kcoro/')" = "$(grep -c ^processor /proc/cpuinfo)" ]
+# Scheduler kthreads on every online CPU: the active one and a standby
+# for hand-offs.
+for n in $(seq 0 $(($(grep -c ^processor /proc/cpuinfo) - 1))); do
+	[ "$(cat /proc/[0-9]*/comm | grep -cx "kcoro/$n")" -ge 2 ]
+done
 # CPU hotplug: the last CPU's scheduler stops with it and comes back.
 cpu=/sys/devices/system/cpu/cpu$(($(grep -c ^processor /proc/cpuinfo) - 1))/online
 if [ -w "$cpu" ]; then
