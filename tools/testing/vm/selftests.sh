@@ -8,7 +8,7 @@ insmod kcoro.ko
 [ -c /dev/kcoro ]
 tests="kcoro_dev_test kcoro_chan_test kcoro_select_test kcoro_select_proc_test
 	kcoro_proc_test kcoro_service_test
-	kcoro_fuzz_test"
+	kcoro_fuzz_test kcoro_sched_test"
 
 # 32-bit programs need CONFIG_IA32_EMULATION, which registers
 # /proc/sys/abi/vsyscall32; without it the kernel cannot exec them.
@@ -32,6 +32,13 @@ for t in $tests; do
 			fail=1
 		fi
 	done
+done
+
+# kcoro_sched_test brings back the CPUs it took offline, unless it was
+# killed (a timeout): make sure, for what follows.
+for f in /sys/devices/system/cpu/cpu*/online; do
+	[ "$(cat "$f")" = 1 ] || echo 1 > "$f" ||
+		echo "KCORO-SELFTEST: cannot bring $f back"
 done
 
 # Every file is closed now: kcoro must unload (service coroutines may

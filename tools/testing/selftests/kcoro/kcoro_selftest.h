@@ -298,4 +298,20 @@ static inline bool kst_msg_check(const void *buf, size_t n)
 	return kcoro_crc32c(0, p, h->len) == h->crc;
 }
 
+/* The little-endian CRC a CHECKSUM service appends to its reply. */
+static inline uint32_t kst_crc_le(const unsigned char *p)
+{
+	return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/*
+ * True when @buf holds a CHECKSUM reply of @n bytes: a consistent
+ * kst_msg_fill() message followed by its kcoro_crc32c().
+ */
+static inline bool kst_checksum_reply_check(const unsigned char *buf, size_t n)
+{
+	return n >= 4 && kst_crc_le(buf + n - 4) == kcoro_crc32c(0, buf, n - 4) &&
+	       kst_msg_check(buf, n - 4);
+}
+
 #endif /* _KCORO_SELFTEST_H */

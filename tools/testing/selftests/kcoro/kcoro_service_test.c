@@ -86,12 +86,6 @@ static pid_t start_sender(int req, uint32_t n, uint32_t max)
 	_exit(0);
 }
 
-/* The CRC as the kernel's crc32c() computes it, and the common one. */
-static uint32_t crc_le(const unsigned char *p)
-{
-	return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 TEST_F(svc, echo_in_order)
 {
 	static char buf[512];
@@ -149,7 +143,7 @@ static void checksum_run(struct __test_metadata *_metadata, int devfd,
 		uint32_t want, got;
 
 		ASSERT_LE(4, len) TH_LOG("reply %u: %zd", i, len);
-		got = crc_le(buf + len - 4);
+		got = kst_crc_le(buf + len - 4);
 		want = kcoro_crc32c(0, buf, len - 4);
 		if (got != want || !kst_msg_check(buf, len - 4)) {
 			if (bad++ < 3)
@@ -186,13 +180,13 @@ TEST_F(svc, checksum_crc32c)
 	ASSERT_EQ(0, kcoro_send(req, "123456789", 9, 0));
 	ASSERT_EQ(13, kcoro_recv(rep, buf, sizeof(buf), 0));
 	EXPECT_EQ(0, memcmp(buf, "123456789", 9));
-	EXPECT_EQ(0x58e3fa20U, crc_le(buf + 9)) {
+	EXPECT_EQ(0x58e3fa20U, kst_crc_le(buf + 9)) {
 		TH_LOG("kernel crc %#x; the ~0-seeded inverted crc32c is 0xe3069283",
-		       crc_le(buf + 9));
+		       kst_crc_le(buf + 9));
 	}
 	ASSERT_EQ(0, kcoro_send(req, "", 0, 0));
 	ASSERT_EQ(4, kcoro_recv(rep, buf, sizeof(buf), 0));
-	EXPECT_EQ(0, crc_le(buf));
+	EXPECT_EQ(0, kst_crc_le(buf));
 	close(req);
 	close(rep);
 }
@@ -232,7 +226,7 @@ TEST_F(svc, max_size)
 	EXPECT_EQ(-EMSGSIZE, kcoro_send(req, buf, max + 1, 0));
 	ASSERT_EQ(0, kcoro_send(req, buf, max, 0));
 	ASSERT_EQ(max + 4, kcoro_recv(rep, buf, max + 8, 0));
-	EXPECT_EQ(kcoro_crc32c(0, buf, max), crc_le(buf + max));
+	EXPECT_EQ(kcoro_crc32c(0, buf, max), kst_crc_le(buf + max));
 	close(req);
 	close(rep);
 	free(buf);
