@@ -182,7 +182,7 @@ bench-kernel: stock-build
 	$(VM)/kcoro-vm -k $$($(VM)/stock-kernel.sh image) -t $(VM_TIMEOUT) \
 		-s $(TOP)/tools/testing/vm/bench.sh -o $(OUT)/bench.log \
 		-f $(OUT)/stock/kcoro.ko -f $(OUT)/stock/kcoro_bench.ko
-	@sed -n 's/.*\] kcoro_bench: //p' $(OUT)/bench.log
+	@sed -n -e '/kcoro_bench: done/d' -e 's/.*\] kcoro_bench: //p' $(OUT)/bench.log
 
 # The same table on the stock arm64 kernel (its own VM run: compare ratios
 # within one architecture only).
@@ -190,6 +190,6 @@ bench-arm64: stock-arm64-build
 	$(VM)/kcoro-vm -a arm64 -k $(ARM64_STOCK_IMAGE) -t $(VM_TIMEOUT) \
 		-s $(TOP)/tools/testing/vm/bench.sh -o $(OUT)/bench-arm64.log \
 		-f $(OUT)/stock-arm64/kcoro.ko -f $(OUT)/stock-arm64/kcoro_bench.ko
-	@sed -n 's/.*\] kcoro_bench: //p' $(OUT)/bench-arm64.log
+	@sed -n -e '/kcoro_bench: done/d' -e 's/.*\] kcoro_bench: //p' $(OUT)/bench-arm64.log
 
 endif

@@ -10,11 +10,18 @@
  *    against kthread_run()+kthread_stop() and queue_work()+flush_work();
  *  - channels between coroutines against kfifos with wait queues between
  *    kthreads (see bench_kfifo() for what each kthread baseline does);
- *  - the memory an idle coroutine costs, against an idle kthread.
+ *  - the memory an idle coroutine costs, against an idle kthread;
+ *  - with two CPUs or more online, STEAL_ITEMS CPU-bound coroutines spawned
+ *    on one CPU: the wall time until all are joined when they spread by
+ *    work stealing, against all of them pinned to that CPU and against the
+ *    same work as work items on an unbound workqueue.
  *
- * All timed work runs on one CPU, driven by a kthread bound there.  Each
- * measurement is calibrated to take about BENCH_TARGET_NS; the measurements
- * then run in turn BENCH_RUNS times and the fastest run of each is kept.
+ * Every timed part of the table but the last runs on one CPU, driven by a
+ * kthread bound there ("make bench" offlines the other CPUs for it, then
+ * brings them back and loads the module again for the stealing rows: see
+ * the table and steal parameters).  Each measurement is calibrated to take
+ * about BENCH_TARGET_NS; the measurements then run in turn BENCH_RUNS times
+ * and the fastest run of each is kept.
  * Under QEMU TCG the CPU is emulated, so only the ratios mean something.
  * This is not a test: the module loads (and can be unloaded) whatever it
  * measures.
@@ -59,6 +66,17 @@
 
 #define MEM_COROS		1000
 #define MEM_KTHREADS		500
+
+#define STEAL_ITEMS		64
+/* bench_spin() iterations between two scheduling points of a work item */
+#define STEAL_SLICE		4096
+
+static bool bench_table = true;
+module_param_named(table, bench_table, bool, 0444);
+MODULE_PARM_DESC(table, "measure the one-CPU rows and memory (default: yes)");
+static bool bench_steal = true;
+module_param_named(steal, bench_steal, bool, 0444);
+MODULE_PARM_DESC(steal, "measure work stealing, with 2+ CPUs online (default: yes)");
 
 /* The CPU every timed coroutine and kthread runs on. */
 static int bench_cpu;
@@ -603,6 +621,172 @@ static int bench_kfifo_2x2(u64 ops, u64 *ns)
 	return bench_kfifo(64, false, 2, 2, ops, ns);
 }
 
+/*
+ * CPU-bound work: STEAL_ITEMS items share @ops iterations of a xorshift
+ * loop, with a scheduling point every STEAL_SLICE iterations (kcoro_yield()
+ * in a coroutine, cond_resched() in a work item): a coroutine that never
+ * suspends cannot be taken off its CPU.  One run at a time.
+ */
+enum {
+	S_STEAL,
+	S_PINNED,
+	S_WQ,
+	S_NR
+};
+
+static struct {
+	u64 per_item;
+	atomic64_t sink;		/* keeps the loop's result alive */
+	/* Of the fastest run of each kind: */
+	u64 best_ns[S_NR];
+	unsigned int cpus[S_NR];	/* how many CPUs ran some work */
+	unsigned int busiest[S_NR];	/* % of the slices the busiest ran */
+	u64 tail_ns[S_NR];		/* first CPU out of work to the end */
+	struct kcoro *co[STEAL_ITEMS];
+	struct work_struct work[STEAL_ITEMS];
+} bench_st;
+
+/* What each CPU ran in this run: slices, and when it ended the last. */
+struct bench_cpu_work {
+	unsigned long slices;
+	u64 last;
+};
+
+static DEFINE_PER_CPU(struct bench_cpu_work, bench_cpu_work);
+
+static u64 bench_spin(u64 x, u64 n)
+{
+	while (n--) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+	}
+	return x;
+}
+
+static void bench_steal_item(bool coro)
+{
+	u64 left = bench_st.per_item, x = 1, n;
+
+	while (left) {
+		n = min_t(u64, left, STEAL_SLICE);
+		x = bench_spin(x, n);
+		left -= n;
+		this_cpu_inc(bench_cpu_work.slices);
+		this_cpu_write(bench_cpu_work.last, ktime_get_ns());
+		if (coro)
+			kcoro_yield();
+		else
+			cond_resched();
+	}
+	atomic64_add(x, &bench_st.sink);
+}
+
+static long bench_steal_coro_fn(void *arg)
+{
+	bench_steal_item(true);
+	return 0;
+}
+
+static void bench_steal_work_fn(struct work_struct *work)
+{
+	bench_steal_item(false);
+}
+
+static void bench_steal_begin(u64 ops)
+{
+	int cpu;
+
+	bench_st.per_item = div_u64(ops, STEAL_ITEMS);
+	for_each_possible_cpu(cpu)
+		per_cpu(bench_cpu_work, cpu).slices = 0;
+}
+
+/* Where the work ran, if this is the fastest run of @kind so far. */
+static void bench_steal_end(int kind, u64 ns)
+{
+	u64 first_out = U64_MAX, last_out = 0;
+	unsigned long total = 0, most = 0;
+	struct bench_cpu_work *w;
+	unsigned int cpus = 0;
+	int cpu;
+
+	if (ns >= bench_st.best_ns[kind])
+		return;
+	for_each_possible_cpu(cpu) {
+		w = per_cpu_ptr(&bench_cpu_work, cpu);
+		if (!w->slices)
+			continue;
+		cpus++;
+		total += w->slices;
+		most = max(most, w->slices);
+		first_out = min(first_out, w->last);
+		last_out = max(last_out, w->last);
+	}
+	bench_st.best_ns[kind] = ns;
+	bench_st.cpus[kind] = cpus;
+	bench_st.busiest[kind] = total ? most * 100 / total : 0;
+	bench_st.tail_ns[kind] = cpus ? last_out - first_out : 0;
+}
+
+/* Spawn the items as coroutines on @cpu, or KCORO_CPU_ANY; join them all. */
+static int bench_steal_coros(int cpu, int kind, u64 ops, u64 *ns)
+{
+	struct kcoro_attr attr = { .cpu = cpu };
+	int i, n, ret = 0;
+	u64 start;
+
+	bench_steal_begin(ops);
+	start = ktime_get_ns();
+	for (n = 0; n < STEAL_ITEMS; n++) {
+		bench_st.co[n] = kcoro_spawn(bench_steal_coro_fn, NULL, &attr);
+		if (IS_ERR(bench_st.co[n])) {
+			ret = PTR_ERR(bench_st.co[n]);
+			break;
+		}
+	}
+	for (i = 0; i < n; i++) {
+		kcoro_join(bench_st.co[i]);
+		kcoro_put(bench_st.co[i]);
+	}
+	*ns = ktime_get_ns() - start;
+	bench_steal_end(kind, *ns);
+	return ret;
+}
+
+/* From the kthread on bench_cpu: they start there, stealing spreads them. */
+static int bench_steal_any(u64 ops, u64 *ns)
+{
+	return bench_steal_coros(KCORO_CPU_ANY, S_STEAL, ops, ns);
+}
+
+static int bench_steal_pinned(u64 ops, u64 *ns)
+{
+	return bench_steal_coros(bench_cpu, S_PINNED, ops, ns);
+}
+
+static int bench_steal_wq(u64 ops, u64 *ns)
+{
+	struct workqueue_struct *wq;
+	u64 start;
+	int i;
+
+	wq = alloc_workqueue("kcoro_bench", WQ_UNBOUND, 0);
+	if (!wq)
+		return -ENOMEM;
+	bench_steal_begin(ops);
+	start = ktime_get_ns();
+	for (i = 0; i < STEAL_ITEMS; i++) {
+		INIT_WORK(&bench_st.work[i], bench_steal_work_fn);
+		queue_work(wq, &bench_st.work[i]);
+	}
+	flush_workqueue(wq);
+	*ns = ktime_get_ns() - start;
+	bench_steal_end(S_WQ, *ns);
+	destroy_workqueue(wq);
+	return 0;
+}
+
 enum {
 	B_YIELD,
 	B_PARK,
@@ -638,6 +822,18 @@ static int (* const bench_runs[B_NR])(u64 ops, u64 *ns) = {
 	[B_KFIFO_2X2]		= bench_kfifo_2x2,
 };
 
+static int (* const bench_steal_runs[S_NR])(u64 ops, u64 *ns) = {
+	[S_STEAL]	= bench_steal_any,
+	[S_PINNED]	= bench_steal_pinned,
+	[S_WQ]		= bench_steal_wq,
+};
+
+static const char * const bench_steal_names[S_NR] = {
+	[S_STEAL]	= "coroutines spread by stealing",
+	[S_PINNED]	= "coroutines pinned to the CPU",
+	[S_WQ]		= "unbound workqueue items",
+};
+
 /* Find an operation count that takes about BENCH_TARGET_NS. */
 static void bench_calibrate(int (*run)(u64 ops, u64 *ns),
 			    struct bench_result *res)
@@ -658,26 +854,35 @@ static void bench_calibrate(int (*run)(u64 ops, u64 *ns),
 }
 
 /*
- * Calibrate every measurement, then run them in turn BENCH_RUNS times and
- * keep the fastest run of each: the two sides of a ratio then see the same
+ * Run the @n calibrated measurements in turn BENCH_RUNS times and keep the
+ * fastest run of each: the two sides of a ratio then see the same
  * (emulated, shared) machine, whatever the host does meanwhile.
  */
-static void bench_measure_all(struct bench_result *res)
+static void bench_interleave(int (* const *runs)(u64 ops, u64 *ns),
+			     struct bench_result *res, int n)
 {
 	u64 ns = 0;
 	int i, r;
 
-	for (i = 0; i < B_NR; i++)
-		bench_calibrate(bench_runs[i], &res[i]);
 	for (r = 0; r < BENCH_RUNS; r++) {
-		for (i = 0; i < B_NR; i++) {
+		for (i = 0; i < n; i++) {
 			if (res[i].err)
 				continue;
-			res[i].err = bench_runs[i](res[i].ops, &ns);
+			res[i].err = runs[i](res[i].ops, &ns);
 			if (!res[i].err)
 				res[i].ns = min(res[i].ns, ns);
 		}
 	}
+}
+
+/* Calibrate every measurement on its own, then interleave them. */
+static void bench_measure_all(struct bench_result *res)
+{
+	int i;
+
+	for (i = 0; i < B_NR; i++)
+		bench_calibrate(bench_runs[i], &res[i]);
+	bench_interleave(bench_runs, res, B_NR);
 }
 
 /* Picoseconds per operation. */
@@ -686,22 +891,44 @@ static u64 bench_ps(const struct bench_result *res)
 	return div64_u64(res->ns * 1000, max(res->ops, 1ULL));
 }
 
-/* One row: @a (kcoro) against @b (the kernel's mechanism); ratio b / a. */
+/*
+ * One row: @a (kcoro) against @b (the kernel's mechanism), each shown
+ * divided by @div, in @unit; ratio b / a.
+ */
+static void bench_pair(const char *a_name, u64 a, const char *b_name, u64 b,
+		       u64 div, const char *unit)
+{
+	u64 r10 = div64_u64(b * 10 + a / 2, max(a, 1ULL));
+
+	pr_info("%-40s %10llu %-2s   vs %-28s %10llu %-2s   ratio %4llu.%01llux\n",
+		a_name, div64_u64(a, div), unit, b_name, div64_u64(b, div), unit,
+		r10 / 10, r10 % 10);
+}
+
+static bool bench_failed(const char *a_name, const struct bench_result *a,
+			 const char *b_name, const struct bench_result *b)
+{
+	if (!a->err && !b->err)
+		return false;
+	pr_info("%-40s failed (%d)  vs %-28s failed (%d)\n",
+		a_name, a->err, b_name, b->err);
+	return true;
+}
+
+/* Time per operation. */
 static void bench_row(const char *a_name, const struct bench_result *a,
 		      const char *b_name, const struct bench_result *b)
 {
-	u64 a_ps, b_ps, r10;
+	if (!bench_failed(a_name, a, b_name, b))
+		bench_pair(a_name, bench_ps(a), b_name, bench_ps(b), 1000, "ns");
+}
 
-	if (a->err || b->err) {
-		pr_info("%-40s failed (%d)  vs %-28s failed (%d)\n",
-			a_name, a->err, b_name, b->err);
-		return;
-	}
-	a_ps = bench_ps(a);
-	b_ps = bench_ps(b);
-	r10 = div64_u64(b_ps * 10 + a_ps / 2, max(a_ps, 1ULL));
-	pr_info("%-40s %10llu ns   vs %-28s %10llu ns   ratio %4llu.%01llux\n",
-		a_name, a_ps / 1000, b_name, b_ps / 1000, r10 / 10, r10 % 10);
+/* Wall time of a whole run. */
+static void bench_wall_row(const char *a_name, const struct bench_result *a,
+			   const char *b_name, const struct bench_result *b)
+{
+	if (!bench_failed(a_name, a, b_name, b))
+		bench_pair(a_name, a->ns, b_name, b->ns, NSEC_PER_USEC, "us");
 }
 
 /* Memory: idle coroutines and idle kthreads, from the free page count. */
@@ -837,19 +1064,13 @@ static void bench_mem_kthreads(struct bench_mem *m)
 
 static void bench_mem_row(const struct bench_mem *m)
 {
-	u64 r10;
-
 	if (m->err || m->coro_bytes <= 0 || m->kthread_bytes <= 0) {
 		pr_info("memory measurement failed (%d): %ld B per coroutine, %ld B per kthread\n",
 			m->err, m->coro_bytes, m->kthread_bytes);
 		return;
 	}
-	r10 = div64_u64(m->kthread_bytes * 10ULL + m->coro_bytes / 2,
-			m->coro_bytes);
-	pr_info("%-40s %10ld B    vs %-28s %10ld B    ratio %4llu.%01llux\n",
-		"memory per idle coroutine", m->coro_bytes,
-		"memory per idle kthread", m->kthread_bytes,
-		r10 / 10, r10 % 10);
+	bench_pair("memory per idle coroutine", m->coro_bytes,
+		   "memory per idle kthread", m->kthread_bytes, 1, "B");
 	pr_info("  coroutine in theory: kcoro_object_size() %zu + THREAD_SIZE %lu = %zu B\n",
 		kcoro_object_size(), THREAD_SIZE,
 		kcoro_object_size() + THREAD_SIZE);
@@ -870,7 +1091,8 @@ static const char *bench_machine(void)
 #endif
 }
 
-static int bench_main(void *unused)
+/* The one-CPU rows and the memory rows. */
+static void bench_table_all(void)
 {
 	struct bench_result res[B_NR] = { };
 	struct bench_mem mem = { };
@@ -908,6 +1130,54 @@ static int bench_main(void *unused)
 	bench_row("buffered(64) chan, 2x2 coroutines", &res[B_CHAN_2X2],
 		  "kfifo(64)+spinlock, 2x2 kt", &res[B_KFIFO_2X2]);
 	bench_mem_row(&mem);
+}
+
+/*
+ * The stealing rows.  The same amount of work for the three kinds,
+ * calibrated on the pinned one (one CPU does it all), so the wall times
+ * compare directly: pinned / stealing is the speed-up stealing gives,
+ * close to the CPU count at best.
+ */
+static void bench_steal_all(void)
+{
+	struct bench_result res[S_NR] = { };
+	unsigned int cpus = num_online_cpus();
+	int i;
+
+	if (cpus < 2) {
+		pr_info("work stealing: skipped, %u CPU online (it needs 2 or more)\n",
+			cpus);
+		return;
+	}
+	bench_calibrate(bench_steal_runs[S_PINNED], &res[S_PINNED]);
+	for (i = 0; i < S_NR; i++) {
+		res[i] = res[S_PINNED];
+		bench_st.best_ns[i] = U64_MAX;
+	}
+	if (!res[S_PINNED].err)
+		bench_interleave(bench_steal_runs, res, S_NR);
+
+	pr_info("work stealing: %u CPU(s) online; %d CPU-bound work items spawned from a kthread on cpu%d, a scheduling point every %d iterations; best of %d interleaved runs\n",
+		cpus, STEAL_ITEMS, bench_cpu, STEAL_SLICE, BENCH_RUNS);
+	pr_info("%-40s %13s   vs %-28s %13s   ratio\n",
+		"kcoro", "wall time", "baseline", "wall time");
+	bench_wall_row(bench_steal_names[S_STEAL], &res[S_STEAL],
+		       bench_steal_names[S_PINNED], &res[S_PINNED]);
+	bench_wall_row(bench_steal_names[S_STEAL], &res[S_STEAL],
+		       bench_steal_names[S_WQ], &res[S_WQ]);
+	pr_info("  (fastest runs: CPUs that ran the work, the busiest one's share, how long before the last the first CPU ran out of work)\n");
+	for (i = 0; i < S_NR; i++)
+		pr_info("  %-38s %u CPU(s), busiest %u%%, %llu us\n",
+			bench_steal_names[i], bench_st.cpus[i],
+			bench_st.busiest[i], div_u64(bench_st.tail_ns[i], NSEC_PER_USEC));
+}
+
+static int bench_main(void *unused)
+{
+	if (bench_table)
+		bench_table_all();
+	if (bench_steal)
+		bench_steal_all();
 	pr_info("done\n");
 
 	kthread_complete_and_exit(&bench_done, 0);
