@@ -465,24 +465,26 @@ out:
 
 /*
  * kcoro/stats: "key\tnumber" for each counter, in this order, then
- * "cpuN\tswitches N\tsteals N\tcurrent N" for each online CPU.
+ * "cpuN\tswitches N\tsteals N\tcurrent N\thandoffs N\thandoff_missed N\t
+ * workers N" for each online CPU.
  */
 static bool parse_stats(char *text, struct dbg_view *v, long ncpus)
 {
 	static const char * const keys[] = {
 		"live", "spawned", "switches", "stacks", "cached_stacks",
-		"long_runs", "channels", "segments", "waiters",
+		"long_runs", "guard_violations", "channels", "segments",
+		"waiters",
 	};
-	unsigned long long val[9], sw, steals, cur;
+	unsigned long long val[10], sw, steals, cur, ho, hom;
 	char *line, *next, *tab;
-	int i = 0, cpu, end, last = -1;
+	int i = 0, cpu, end, last = -1, workers;
 
 	for (line = text; *line; line = next) {
 		next = strchr(line, '\n');
 		if (!next)
 			return parse_fail(v, "unterminated line", line);
 		*next++ = 0;
-		if (i < 9) {
+		if (i < 10) {
 			tab = strchr(line, '\t');
 			if (!tab || strncmp(line, keys[i], tab - line) ||
 			    strlen(keys[i]) != (size_t)(tab - line) ||
@@ -492,21 +494,23 @@ static bool parse_stats(char *text, struct dbg_view *v, long ncpus)
 			continue;
 		}
 		end = 0;
-		if (sscanf(line, "cpu%d\tswitches %llu\tsteals %llu\tcurrent %llu%n",
-			   &cpu, &sw, &steals, &cur, &end) != 4 || line[end] ||
-		    cpu <= last || cpu >= ncpus || cpu >= MAX_CPUS)
+		if (sscanf(line, "cpu%d\tswitches %llu\tsteals %llu\tcurrent %llu\thandoffs %llu\thandoff_missed %llu\tworkers %d%n",
+			   &cpu, &sw, &steals, &cur, &ho, &hom, &workers,
+			   &end) != 7 || line[end] ||
+		    cpu <= last || cpu >= ncpus || cpu >= MAX_CPUS ||
+		    workers < 0)
 			return parse_fail(v, "bad cpu line", line);
 		last = cpu;
 		v->cpu_listed[cpu] = true;
 		v->cpus++;
 	}
-	if (i < 9)
+	if (i < 10)
 		return parse_fail(v, "missing", keys[i]);
 	if (!v->cpus)
 		return parse_fail(v, "no cpu line", "");
 	v->live = val[0];
 	v->spawned = val[1];
-	v->channels = val[6];
+	v->channels = val[7];
 	if (v->spawned < v->live)
 		return parse_fail(v, "spawned < live", "");
 	return true;
