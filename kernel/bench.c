@@ -11,6 +11,9 @@
  *  - channels between coroutines against kfifos with wait queues between
  *    kthreads (see bench_kfifo() for what each kthread baseline does);
  *  - the memory an idle coroutine costs, against an idle kthread;
+ *  - how much sibling coroutines of one CPU get done while one of them
+ *    blocks its scheduler kthread in msleep(), with the hand-off to a
+ *    standby kthread and without, against sleeping in kcoro_sleep_ns();
  *  - with two CPUs or more online, STEAL_ITEMS CPU-bound coroutines spawned
  *    on one CPU: the wall time until all are joined when they spread by
  *    work stealing, against all of them pinned to that CPU and against the
@@ -70,6 +73,11 @@
 #define STEAL_ITEMS		64
 /* bench_spin() iterations between two scheduling points of a work item */
 #define STEAL_SLICE		4096
+
+/* The blocking rows: sibling coroutines while one sleeps. */
+#define BLOCK_SIBLINGS		4
+#define BLOCK_SLEEP_MS		20
+#define BLOCK_SLEEPS		10
 
 static bool bench_table = true;
 module_param_named(table, bench_table, bool, 0444);
@@ -1091,6 +1099,121 @@ static const char *bench_machine(void)
 #endif
 }
 
+/*
+ * Blocking.  BLOCK_SIBLINGS coroutines of bench_cpu yield in a loop,
+ * counting their steps, while another coroutine of that CPU sleeps
+ * BLOCK_SLEEPS times: in kcoro_sleep_ns() (a kcoro suspension, the
+ * reference), or in msleep(), which blocks its scheduler kthread, with the
+ * hand-off on and off.  The rows are the siblings' steps per ms of sleep,
+ * and how long after the sleeper blocked a sibling ran again.
+ */
+enum { K_NATIVE, K_HANDOFF, K_BLOCKED, K_NR };
+
+static const char * const bench_block_names[K_NR] = {
+	[K_NATIVE]	= "sleeping in kcoro_sleep_ns()",
+	[K_HANDOFF]	= "blocked in msleep(), with hand-off",
+	[K_BLOCKED]	= "blocked in msleep(), without",
+};
+
+static struct {
+	long steps;		/* the siblings', all on bench_cpu */
+	bool stop;
+	u64 blocked_at;		/* when the sleeper went to sleep, or 0 */
+	u64 resume_ns;		/* sum of: blocked_at to a sibling's step */
+	int resumed;
+	long during;		/* sibling steps during the sleeps */
+	u64 slept_ns;
+} bench_blk;
+
+static long bench_block_sibling_fn(void *arg)
+{
+	u64 at;
+
+	while (!READ_ONCE(bench_blk.stop)) {
+		WRITE_ONCE(bench_blk.steps, bench_blk.steps + 1);
+		at = READ_ONCE(bench_blk.blocked_at);
+		if (at) {
+			WRITE_ONCE(bench_blk.blocked_at, 0);
+			bench_blk.resume_ns += ktime_get_ns() - at;
+			bench_blk.resumed++;
+		}
+		kcoro_yield();
+	}
+	return 0;
+}
+
+static long bench_block_sleeper_fn(void *arg)
+{
+	int kind = (long)arg, i;
+	long steps;
+	u64 t0;
+
+	for (i = 0; i < BLOCK_SLEEPS; i++) {
+		kcoro_yield();
+		steps = READ_ONCE(bench_blk.steps);
+		t0 = ktime_get_ns();
+		WRITE_ONCE(bench_blk.blocked_at, t0);
+		if (kind == K_NATIVE)
+			kcoro_sleep_ns(BLOCK_SLEEP_MS * NSEC_PER_MSEC);
+		else
+			msleep(BLOCK_SLEEP_MS);
+		WRITE_ONCE(bench_blk.blocked_at, 0);
+		bench_blk.slept_ns += ktime_get_ns() - t0;
+		bench_blk.during += READ_ONCE(bench_blk.steps) - steps;
+	}
+	WRITE_ONCE(bench_blk.stop, true);
+	return 0;
+}
+
+static void bench_block_row(int kind)
+{
+	struct kcoro_attr attr = { .cpu = bench_cpu };
+	struct kcoro *co[BLOCK_SIBLINGS + 1];
+	bool was = kcoro_set_handoff(kind != K_BLOCKED);
+	int i, n;
+
+	memset(&bench_blk, 0, sizeof(bench_blk));
+	for (n = 0; n <= BLOCK_SIBLINGS; n++) {
+		co[n] = kcoro_spawn(n < BLOCK_SIBLINGS ? bench_block_sibling_fn :
+				    bench_block_sleeper_fn, (void *)(long)kind, &attr);
+		if (IS_ERR(co[n])) {
+			WRITE_ONCE(bench_blk.stop, true);
+			break;
+		}
+	}
+	for (i = 0; i < n; i++) {
+		kcoro_join(co[i]);
+		kcoro_put(co[i]);
+	}
+	kcoro_set_handoff(was);
+	if (n <= BLOCK_SIBLINGS) {
+		pr_info("  %-38s failed (%ld)\n", bench_block_names[kind],
+			PTR_ERR(co[n]));
+		return;
+	}
+	pr_info("  %-38s %10llu steps/ms   %6llu us to resume (%d of %d sleeps)\n",
+		bench_block_names[kind],
+		div64_u64(bench_blk.during * NSEC_PER_MSEC, max(bench_blk.slept_ns, 1ULL)),
+		bench_blk.resumed ? div_u64(bench_blk.resume_ns, bench_blk.resumed) / 1000 : 0,
+		bench_blk.resumed, BLOCK_SLEEPS);
+}
+
+static void bench_block_all(void)
+{
+	struct kcoro_stats before, after;
+	int kind;
+
+	pr_info("blocking: %d sibling coroutines yield on cpu%d while another sleeps %d x %d ms; the siblings' steps per ms of sleep, and the mean time from going to sleep to a sibling's next step\n",
+		BLOCK_SIBLINGS, bench_cpu, BLOCK_SLEEPS, BLOCK_SLEEP_MS);
+	kcoro_get_stats(&before);
+	for (kind = 0; kind < K_NR; kind++)
+		bench_block_row(kind);
+	kcoro_get_stats(&after);
+	pr_info("  (%llu hand-offs, %llu missed for an empty pool)\n",
+		after.handoffs - before.handoffs,
+		after.handoff_missed - before.handoff_missed);
+}
+
 /* The one-CPU rows and the memory rows. */
 static void bench_table_all(void)
 {
@@ -1130,6 +1253,7 @@ static void bench_table_all(void)
 	bench_row("buffered(64) chan, 2x2 coroutines", &res[B_CHAN_2X2],
 		  "kfifo(64)+spinlock, 2x2 kt", &res[B_KFIFO_2X2]);
 	bench_mem_row(&mem);
+	bench_block_all();
 }
 
 /*

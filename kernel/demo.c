@@ -12,10 +12,14 @@
  *    which they woke;
  *  - a pipeline: producer coroutines on every CPU send over a rendezvous
  *    channel to consumers, which forward over a buffered channel to the
- *    loading thread; every item arrives exactly once.
+ *    loading thread; every item arrives exactly once;
+ *  - a blocker: a coroutine calls plain msleep(), which blocks its
+ *    scheduler kthread, while a sibling on the same CPU keeps counting:
+ *    kcoro hands the CPU's coroutines to a standby kthread meanwhile.
  */
 #include <linux/atomic.h>
 #include <linux/cpumask.h>
+#include <linux/delay.h>
 #include <linux/kcoro.h>
 #include <linux/kcoro_chan.h>
 #include <linux/module.h>
@@ -311,6 +315,66 @@ static int demo_pipeline(void)
 	return ret;
 }
 
+#define BLOCK_MS	50
+
+static struct {
+	unsigned long steps;	/* the sibling's; both run on one CPU */
+	unsigned long during;	/* of which while the blocker slept */
+	bool done;
+} demo_blk;
+
+static long demo_sibling_fn(void *arg)
+{
+	while (!READ_ONCE(demo_blk.done)) {
+		WRITE_ONCE(demo_blk.steps, demo_blk.steps + 1);
+		kcoro_sleep_ns(100 * NSEC_PER_USEC);
+	}
+	return 0;
+}
+
+static long demo_blocker_fn(void *arg)
+{
+	unsigned long before;
+
+	kcoro_msleep(1);		/* let the sibling start */
+	before = READ_ONCE(demo_blk.steps);
+	msleep(BLOCK_MS);		/* an ordinary blocking kernel call */
+	demo_blk.during = READ_ONCE(demo_blk.steps) - before;
+	WRITE_ONCE(demo_blk.done, true);
+	return 0;
+}
+
+static int demo_blocker(void)
+{
+	struct kcoro_attr attr = { .cpu = cpumask_first(cpu_online_mask) };
+	struct kcoro_stats before, after;
+	struct kcoro *co[2];
+	int i, n;
+
+	memset(&demo_blk, 0, sizeof(demo_blk));
+	kcoro_get_stats(&before);
+	for (n = 0; n < 2; n++) {
+		co[n] = kcoro_spawn(n ? demo_blocker_fn : demo_sibling_fn, NULL,
+				    &attr);
+		if (IS_ERR(co[n])) {
+			WRITE_ONCE(demo_blk.done, true);
+			break;
+		}
+	}
+	for (i = 0; i < n; i++) {
+		kcoro_join(co[i]);
+		kcoro_put(co[i]);
+	}
+	if (n < 2)
+		return PTR_ERR(co[n]);
+	/* Checked by tools/testing/vm/stock.sh. */
+	kcoro_get_stats(&after);
+	demo_info("blocker: msleep(%d) in a coroutine on cpu%d; its sibling there ran %lu steps meanwhile (%llu hand-off(s))\n",
+		  BLOCK_MS, attr.cpu, demo_blk.during,
+		  after.handoffs - before.handoffs);
+	return 0;
+}
+
 static int __init kcoro_demo_init(void)
 {
 	struct kcoro_stats before, after;
@@ -325,6 +389,8 @@ static int __init kcoro_demo_init(void)
 		ret = demo_sleepers();
 	if (!ret)
 		ret = demo_pipeline();
+	if (!ret)
+		ret = demo_blocker();
 	kcoro_get_stats(&after);
 	if (ret) {
 		pr_err("kcoro_demo: failed: %d\n", ret);

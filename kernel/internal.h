@@ -253,9 +253,11 @@ enum {
 
 /*
  * Per-task state that must not be carried across a switch: all coroutines
- * of a scheduler kthread share its task_struct.  Plain loads, so cheap
- * enough for every suspension point on every kernel; the interrupt and
- * lockdep checks only on debug kernels.
+ * of a scheduler kthread share its task_struct.  Every kernel checks the
+ * preempt count (a spinlock, where CONFIG_PREEMPT_COUNT counts it) and the
+ * task state (the hand-off relies on it, see struct kcoro_rq): two plain
+ * loads.  Debug kernels (CONFIG_DEBUG_ATOMIC_SLEEP) also check interrupts,
+ * RCU nesting and the pagefault count, and lockdep kernels held locks.
  */
 static __always_inline unsigned int kcoro_guard(void)
 {
@@ -263,7 +265,11 @@ static __always_inline unsigned int kcoro_guard(void)
 
 	if (unlikely(preempt_count()))
 		bad |= KCORO_GUARD_ATOMIC;
-	if (IS_ENABLED(CONFIG_DEBUG_ATOMIC_SLEEP) && unlikely(irqs_disabled()))
+	if (unlikely(READ_ONCE(current->__state) != TASK_RUNNING))
+		bad |= KCORO_GUARD_STATE;
+	if (!IS_ENABLED(CONFIG_DEBUG_ATOMIC_SLEEP))
+		return bad;
+	if (unlikely(irqs_disabled()))
 		bad |= KCORO_GUARD_IRQS;
 	if (unlikely(rcu_preempt_depth()))
 		bad |= KCORO_GUARD_RCU;
@@ -273,8 +279,6 @@ static __always_inline unsigned int kcoro_guard(void)
 	if (unlikely(current->lockdep_depth))
 		bad |= KCORO_GUARD_LOCKS;
 #endif
-	if (unlikely(READ_ONCE(current->__state) != TASK_RUNNING))
-		bad |= KCORO_GUARD_STATE;
 	return bad;
 }
 

@@ -173,7 +173,8 @@ static __always_inline struct kcoro *kcoro_pop(struct kcoro_rq *rq)
 			return co;
 		kcoro_push_tail(rq, co);
 	}
-	rq->next_streak = 0;
+	if (unlikely(rq->next_streak))
+		rq->next_streak = 0;
 	co = rq->head;
 	if (co) {
 		rq->head = co->rq_next;

@@ -1715,12 +1715,14 @@ static long kcoro_guard_fn(void *arg)
  * A coroutine tries to suspend holding a spinlock, in an RCU read-side
  * section, with preemption disabled, with page faults disabled, with a
  * task state set, and holding a mutex.  Each attempt that the kernel's
- * configuration lets kcoro see (a spinlock needs CONFIG_PREEMPT_COUNT, a
- * mutex lockdep) is counted and refused, the coroutine goes on running,
+ * configuration lets kcoro see (a spinlock needs CONFIG_PREEMPT_COUNT, RCU
+ * and page faults CONFIG_DEBUG_ATOMIC_SLEEP, a mutex lockdep) is counted
+ * and refused, the coroutine goes on running,
  * and nothing crashes; afterwards it suspends normally.
  */
 static void kcoro_test_guard(struct kunit *test)
 {
+	bool debug = IS_ENABLED(CONFIG_DEBUG_ATOMIC_SLEEP);
 	bool count = IS_ENABLED(CONFIG_PREEMPT_COUNT);
 	struct kcoro_guard_ctx *ctx;
 	long expect = 0;
@@ -1737,12 +1739,12 @@ static void kcoro_test_guard(struct kunit *test)
 
 	expect += count;					/* spinlock */
 	KUNIT_EXPECT_EQ(test, ctx->seen[n++], expect);
-	expect += count || IS_ENABLED(CONFIG_PREEMPT_RCU);	/* RCU */
+	expect += IS_ENABLED(CONFIG_PREEMPT_RCU) ? debug : count; /* RCU */
 	KUNIT_EXPECT_EQ(test, ctx->seen[n++], expect);
 	expect += count;					/* preempt_disable() */
 	KUNIT_EXPECT_EQ(test, ctx->seen[n++], expect);
 	KUNIT_EXPECT_EQ(test, ctx->sleep_ret, count ? -EPERM : 0);
-	expect += 1;						/* pagefault_disable() */
+	expect += debug;					/* pagefault_disable() */
 	KUNIT_EXPECT_EQ(test, ctx->seen[n++], expect);
 	expect += 1;						/* task state */
 	KUNIT_EXPECT_EQ(test, ctx->seen[n++], expect);
@@ -2262,6 +2264,7 @@ struct kcoro_hp_slot {
 	struct kcoro_hp_ctx *ctx;
 	struct kcoro *co;
 	int kind;
+	bool block;		/* HP_SLEEP in msleep(): blocks, hands off */
 	int cpu;		/* spawned on */
 	struct kcoro_hp_pair *pair;
 	int me;
@@ -2323,7 +2326,17 @@ static long kcoro_hp_fn(void *arg)
 			kcoro_park();
 			break;
 		case HP_SLEEP:
-			kcoro_msleep(5);
+			/*
+			 * A blocking step must still end in a kcoro
+			 * suspension: until it does, the coroutine keeps its
+			 * kthread, and taking the CPU offline waits for it.
+			 */
+			if (s->block) {
+				usleep_range(5000, 6000);
+				kcoro_yield();
+			} else {
+				kcoro_msleep(5);
+			}
 			break;
 		default:
 			kcoro_hp_pingpong(s);
@@ -2386,6 +2399,7 @@ static bool kcoro_hp_cycle(struct kunit *test, struct kcoro_hp_ctx *ctx,
 		s->kind = i < HP_YIELDERS ? HP_YIELD :
 			  i < HP_YIELDERS + HP_PARKERS ? HP_PARK :
 			  n < 0 ? HP_SLEEP : HP_PINGPONG;
+		s->block = s->kind == HP_SLEEP && (i & 1);
 		s->cpu = HP_CPU;
 		if (s->kind == HP_PINGPONG) {
 			s->pair = &ctx->pair[n / 2];
@@ -2491,9 +2505,10 @@ out:
  * kcoro_test_hotplug() - coroutines survive their CPU going offline
  * @test: the test
  *
- * Coroutines yielding, parked, sleeping and playing park/unpark ping-pong
- * with a partner on another CPU are running on CPU 1 when it is taken
- * offline with remove_cpu().  They must all keep working, move to another
+ * Coroutines yielding, parked, sleeping (one in kcoro_msleep(), one in a
+ * blocking msleep() that hands its CPU to a standby kthread each time) and
+ * playing park/unpark ping-pong with a partner on another CPU are running
+ * on CPU 1 when it is taken offline with remove_cpu().  They must all keep working, move to another
  * CPU and say so through kcoro_cpu(), and the ping-pong must stay strictly
  * alternating.  Spawning on the offline CPU fails with -ENODEV; after
  * add_cpu() a new coroutine runs on CPU 1 again.  A few cycles, as long as

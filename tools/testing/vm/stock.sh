@@ -48,6 +48,9 @@ done
 grep -q '^id' /sys/kernel/debug/kcoro/coroutines
 grep -q '^live' /sys/kernel/debug/kcoro/stats
 dmesg | grep -q 'kcoro_demo: all coroutines joined'
+# While a coroutine blocked in msleep(), a standby kthread ran its sibling.
+dmesg | grep 'kcoro_demo: blocker:' | tail -1 |
+	grep -q ' ran [1-9][0-9]* steps meanwhile ([1-9][0-9]* hand-off'
 rmmod kcoro_demo
 rmmod kcoro
 if grep -q '^kcoro ' /proc/modules; then exit 1; fi

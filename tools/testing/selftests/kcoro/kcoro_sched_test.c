@@ -494,7 +494,8 @@ static bool parse_stats(char *text, struct dbg_view *v, long ncpus)
 			continue;
 		}
 		end = 0;
-		if (sscanf(line, "cpu%d\tswitches %llu\tsteals %llu\tcurrent %llu\thandoffs %llu\thandoff_missed %llu\tworkers %d%n",
+		if (sscanf(line,
+			   "cpu%d\tswitches %llu\tsteals %llu\tcurrent %llu\thandoffs %llu\thandoff_missed %llu\tworkers %d%n",
 			   &cpu, &sw, &steals, &cur, &ho, &hom, &workers,
 			   &end) != 7 || line[end] ||
 		    cpu <= last || cpu >= ncpus || cpu >= MAX_CPUS ||
