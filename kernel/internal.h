@@ -176,9 +176,11 @@ struct kcoro_worker {
  * runnable (park racing with unpark) before it has switched away: nobody
  * else can pick it up while its stack is still in use.  The active worker
  * changes only while it is blocked (not runnable) inside a coroutine's
- * step, never while it runs kcoro's own code, which it does only in
- * TASK_RUNNING; a worker that was handed off publishes its coroutine's
- * new state only from its own main_co.
+ * step, never while it runs kcoro's own code: inside a coroutine that
+ * code runs only in TASK_RUNNING (the guards see to it), and main_co's
+ * idle path, which sets TASK_IDLE, runs with no coroutine on the worker,
+ * which is never handed off.  A worker that was handed off publishes its
+ * coroutine's new state only from its own main_co.
  */
 struct kcoro_rq {
 	struct kcoro *head;
@@ -284,11 +286,13 @@ static __always_inline unsigned int kcoro_guard(void)
 
 struct kcoro *kcoro_guard_fail(struct kcoro *co, const char *what,
 			       unsigned int bad, unsigned long ip);
+void kcoro_finish_check(struct kcoro *co, const char *what, unsigned long ip);
 
 /*
  * Every suspension point starts here.  A violation of the rules above is
  * reported and counted, and the suspension is refused (see
- * kcoro_guard_fail()): the caller gets NULL, as outside a coroutine.
+ * kcoro_guard_fail()): the caller gets NULL, as outside a coroutine; only
+ * a task state left set is reset and the suspension goes on.
  */
 static __always_inline struct kcoro *kcoro_suspend_check(const char *what)
 {

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * kcoro scheduler: one kthread per online CPU, each with a FIFO run queue.
+ * kcoro scheduler: per online CPU, a run queue (a FIFO and a run-next slot)
+ * and scheduler kthreads, one active and a few standing by.
  *
- * A scheduler kthread ("kcoro/N") loops in its own context, main_co: it
+ * The active kthread ("kcoro/N") loops in its own context, main_co: it
  * takes the first runnable coroutine and switches to it.  A coroutine that
  * suspends (yield, park) switches directly to the next runnable coroutine
  * of its CPU when there is one, and back to main_co otherwise, or when its
@@ -20,7 +21,7 @@
  * kcoro_worker and Documentation/kcoro/scheduler.rst).
  *
  * The order of the "TLS hand-off" around a switch is fixed (and documented
- * in Documentation/kcoro/scheduler.rst): with interrupts off, rq->curr is
+ * in Documentation/kcoro/scheduler.rst): with interrupts off, w->curr is
  * set, then current->stack adopts the new stack, then the stack pointer
  * moves.
  */
@@ -43,9 +44,20 @@
 #include "internal.h"
 #include "trace.h"
 
+/*
+ * On PREEMPT_RT spinlocks sleep, so kcoro's own code could block (and be
+ * handed off) in the middle of a run-queue operation.
+ */
+#ifdef CONFIG_PREEMPT_RT
+#error "kcoro does not support PREEMPT_RT"
+#endif
+
 /* Direct switches between coroutines before main_co gets a turn. */
 #define KCORO_DIRECT_BUDGET	32
-/* Coroutines taken from the run-next slot in a row before the queue's head. */
+/*
+ * While others wait, at most every KCORO_NEXT_CAP-th pop takes the queue's
+ * head instead of the run-next slot: the slot goes first twice in a row.
+ */
 #define KCORO_NEXT_CAP		3
 
 /* Scheduler kthreads per CPU: one active, the others standby or blocked. */
@@ -158,10 +170,11 @@ static __always_inline void kcoro_take_wakeups(struct kcoro_rq *rq)
 }
 
 /*
- * Pop the next coroutine of @rq, or NULL: the run-next slot first, unless
- * it went first KCORO_NEXT_CAP times in a row while others waited (two
- * coroutines waking each other would own the CPU); then the slot's
- * coroutine goes to the tail.  Only the active worker calls this.
+ * Pop the next coroutine of @rq, or NULL: the run-next slot first, but
+ * the KCORO_NEXT_CAP-th time in a row that it would go first while others
+ * wait (two coroutines waking each other would own the CPU), the slot's
+ * coroutine goes to the tail and the head runs.  Only the active worker
+ * calls this.
  */
 static __always_inline struct kcoro *kcoro_pop(struct kcoro_rq *rq)
 {
@@ -169,7 +182,11 @@ static __always_inline struct kcoro *kcoro_pop(struct kcoro_rq *rq)
 
 	if (co) {
 		rq->next = NULL;
-		if (likely(!rq->head || ++rq->next_streak < KCORO_NEXT_CAP))
+		if (!rq->head) {
+			rq->next_streak = 0;	/* nobody was kept waiting */
+			return co;
+		}
+		if (likely(++rq->next_streak < KCORO_NEXT_CAP))
 			return co;
 		kcoro_push_tail(rq, co);
 	}
@@ -415,8 +432,7 @@ void __noreturn kcoro_exit(long result)
 
 	if (!co)
 		panic("%s() called outside a coroutine\n", __func__);
-	/* Cannot be refused: report, and finish anyway. */
-	kcoro_suspend_check(__func__);
+	kcoro_finish_check(co, __func__, _RET_IP_);
 	co->result = result;
 	co->stack_dirty = true;
 	kcoro_switch_exit(co);
@@ -430,6 +446,7 @@ void __noreturn kcoro_entry(struct kcoro *co)
 	local_irq_enable();
 	kcoro_landed(co->w);
 	co->result = co->fn(co->arg);
+	kcoro_finish_check(co, "return", (unsigned long)co->fn);
 	kcoro_switch_exit(co);
 }
 
@@ -782,6 +799,12 @@ static int kcoro_worker_fn(void *data)
 			kcoro_pool_put(w);
 		/* Standby: a hand-off publishes rq->active, then wakes us. */
 		set_current_state(TASK_IDLE);
+		/*
+		 * A hand-off that found the pool empty is not retried by
+		 * anyone else: now that we are in it, retry.
+		 */
+		if (READ_ONCE(READ_ONCE(rq->active)->blocked))
+			irq_work_queue(&rq->handoff_work);
 		if (READ_ONCE(rq->active) != w && !kthread_should_stop())
 			schedule();
 		__set_current_state(TASK_RUNNING);
@@ -857,31 +880,62 @@ struct kcoro *kcoro_this_slow(struct kcoro_rq *rq)
 	return NULL;
 }
 
-/*
- * A suspension point found per-task state held that must not cross a
- * switch (kcoro_guard()).  Switching anyway would hand it to whichever
- * coroutine runs next on this kthread: refuse, so the caller sees what it
- * sees outside a coroutine (kcoro_park() returns as a spurious wake-up,
- * kcoro_yield() at once, kcoro_sleep_ns() -EPERM), and say which
- * coroutine did it.  Counted in kcoro_guard_violations().
- */
-struct kcoro *kcoro_guard_fail(struct kcoro *co, const char *what,
-			       unsigned int bad, unsigned long ip)
+static void kcoro_guard_report(struct kcoro *co, const char *what,
+			       unsigned int bad, unsigned long ip,
+			       const char *outcome)
 {
 	static DEFINE_RATELIMIT_STATE(rs, 5 * HZ, 10);
 
 	atomic_long_inc(&kcoro_guard_count);
 	trace_kcoro_guard(co->id, bad);
 	if (__ratelimit(&rs))
-		pr_err("kcoro: coroutine %llu (%ps) may not suspend in %s() called from %pS:%s%s%s%s%s%s; refused\n",
+		pr_err("kcoro: coroutine %llu (%ps) may not suspend in %s() called from %pS:%s%s%s%s%s%s; %s\n",
 		       co->id, co->fn, what, (void *)ip,
 		       bad & KCORO_GUARD_ATOMIC ? " preempt-off" : "",
 		       bad & KCORO_GUARD_IRQS ? " irqs-off" : "",
 		       bad & KCORO_GUARD_RCU ? " rcu-read-side" : "",
 		       bad & KCORO_GUARD_PAGEFAULT ? " pagefault-off" : "",
 		       bad & KCORO_GUARD_LOCKS ? " lockdep-tracked-lock" : "",
-		       bad & KCORO_GUARD_STATE ? " task-state-set" : "");
-	return NULL;
+		       bad & KCORO_GUARD_STATE ? " task-state-set" : "",
+		       outcome);
+}
+
+/*
+ * A suspension point found per-task state that must not cross a switch
+ * (kcoro_guard()).  A task state left set is simply reset to TASK_RUNNING
+ * (as schedule() itself would leave it) and the suspension goes on.
+ * Anything else would be handed to whichever coroutine runs next on this
+ * kthread: refuse, so the caller sees what it sees outside a coroutine
+ * (kcoro_park() returns as a spurious wake-up, kcoro_yield() at once,
+ * kcoro_sleep_ns() -EPERM).  Either way, say which coroutine did it and
+ * count it (kcoro_guard_violations()).
+ */
+struct kcoro *kcoro_guard_fail(struct kcoro *co, const char *what,
+			       unsigned int bad, unsigned long ip)
+{
+	if (bad & KCORO_GUARD_STATE)
+		__set_current_state(TASK_RUNNING);
+	if (bad & ~KCORO_GUARD_STATE) {
+		kcoro_guard_report(co, what, bad, ip, "refused");
+		return NULL;
+	}
+	kcoro_guard_report(co, what, bad, ip, "task state reset to TASK_RUNNING");
+	return co;
+}
+
+/*
+ * A coroutine finishes (kcoro_exit(), or its body returned): that cannot
+ * be refused, but what it leaves held is reported, and a task state reset.
+ */
+void kcoro_finish_check(struct kcoro *co, const char *what, unsigned long ip)
+{
+	unsigned int bad = kcoro_guard();
+
+	if (likely(!bad))
+		return;
+	if (bad & KCORO_GUARD_STATE)
+		__set_current_state(TASK_RUNNING);
+	kcoro_guard_report(co, what, bad, ip, "finishing anyway");
 }
 
 /**
@@ -889,8 +943,9 @@ struct kcoro *kcoro_guard_fail(struct kcoro *co, const char *what,
  *
  * A coroutine may not suspend while it holds per-task state (a spinlock,
  * an RCU read lock, preemption or page faults disabled, a lock lockdep
- * tracks, a task state other than TASK_RUNNING): each attempt is reported
- * in the kernel log, refused, and counted here.
+ * tracks) or with a task state other than TASK_RUNNING: each attempt is
+ * reported in the kernel log and counted here.  The suspension is refused,
+ * except that a task state is reset and the suspension goes on.
  *
  * Return: the number of refused suspensions since the module was loaded.
  */
@@ -961,9 +1016,17 @@ static void kcoro_rq_stop_begin(struct kcoro_rq *rq)
 	raw_spin_unlock_irq(&rq->lock);
 	irq_work_sync(&rq->handoff_work);
 	cancel_work_sync(&rq->grow_work);
+	/*
+	 * rq->active is fixed now.  It stops last: a detached worker's step
+	 * may wait for a coroutine that only the active worker would run.
+	 */
 	for (i = 0; i < rq->nr_workers; i++)
-		if (rq->workers[i].task)
+		if (rq->workers[i].task && &rq->workers[i] != rq->active)
 			kthread_stop(rq->workers[i].task);
+	if (rq->active && rq->active->task)
+		kthread_stop(rq->active->task);
+	/* A worker that blocked since may have queued it again. */
+	irq_work_sync(&rq->handoff_work);
 	kcoro_idle_end(rq);
 	WRITE_ONCE(rq->online, false);
 }
@@ -983,6 +1046,7 @@ static struct kcoro *kcoro_rq_stop_end(struct kcoro_rq *rq)
 		}
 	}
 	WRITE_ONCE(rq->nr_workers, 0);
+	WRITE_ONCE(rq->active, NULL);
 	rq->pool = 0;
 	kcoro_take_wakeups(rq);
 	if (rq->next)

@@ -1651,6 +1651,89 @@ static void kcoro_test_handoff_stress(struct kunit *test)
 }
 
 /*
+ * Case: blocked coroutines waiting for each other, deeper than the pool.
+ */
+
+#define CHAIN_LEN	6
+
+struct kcoro_chain_ctx;
+
+struct kcoro_chain_link {
+	struct kcoro_chain_ctx *ctx;
+	int i;
+};
+
+struct kcoro_chain_ctx {
+	struct kcoro_chain_link link[CHAIN_LEN];
+	struct completion done[CHAIN_LEN];
+	int order[CHAIN_LEN];
+	atomic_t n;
+};
+
+/* Block until the next one is done, then release the previous one. */
+static long kcoro_chain_fn(void *arg)
+{
+	struct kcoro_chain_link *l = arg;
+	struct kcoro_chain_ctx *ctx = l->ctx;
+
+	if (l->i < CHAIN_LEN - 1)
+		wait_for_completion(&ctx->done[l->i]);
+	ctx->order[atomic_inc_return(&ctx->n) - 1] = l->i;
+	if (l->i > 0)
+		complete(&ctx->done[l->i - 1]);
+	return l->i;
+}
+
+/**
+ * kcoro_test_handoff_chain() - blocked coroutines released by later ones
+ * @test: the test
+ *
+ * Six coroutines of one CPU: each blocks in wait_for_completion() until the
+ * one spawned after it has run, so five kthreads are blocked at once before
+ * the last one can run.  A CPU starts with one standby kthread: every
+ * further hand-off finds the pool empty, the pool grows, and the hand-off
+ * must be retried by the new standby.  They finish last to first.
+ */
+static void kcoro_test_handoff_chain(struct kunit *test)
+{
+	struct kcoro *co[CHAIN_LEN];
+	struct kcoro_stats before, after;
+	struct kcoro_chain_ctx *ctx;
+	int cpu = kcoro_test_cpu(0), i;
+
+	if (!IS_ENABLED(CONFIG_PREEMPT_NOTIFIERS))
+		kunit_skip(test, "no preempt notifiers: no hand-off");
+	ctx = kunit_kzalloc(test, sizeof(*ctx), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, ctx);
+	kcoro_get_stats(&before);
+	for (i = 0; i < CHAIN_LEN; i++) {
+		init_completion(&ctx->done[i]);
+		ctx->link[i].ctx = ctx;
+		ctx->link[i].i = i;
+	}
+	for (i = 0; i < CHAIN_LEN; i++) {
+		co[i] = kcoro_test_spawn_on(kcoro_chain_fn, &ctx->link[i], cpu);
+		if (IS_ERR(co[i])) {
+			KUNIT_FAIL(test, "spawn %d: %pe", i, co[i]);
+			/* Release the ones waiting for it. */
+			while (i--)
+				complete(&ctx->done[i]);
+			return;
+		}
+	}
+	for (i = CHAIN_LEN - 1; i >= 0; i--)
+		KUNIT_EXPECT_EQ(test, kcoro_test_finish(test, co[i]), (long)i);
+	kcoro_get_stats(&after);
+	for (i = 0; i < CHAIN_LEN; i++)
+		KUNIT_EXPECT_EQ(test, ctx->order[i], CHAIN_LEN - 1 - i);
+	kunit_info(test, "%llu hand-offs, %llu with the pool empty",
+		   after.handoffs - before.handoffs,
+		   after.handoff_missed - before.handoff_missed);
+	KUNIT_EXPECT_GE(test, after.handoffs - before.handoffs,
+			(u64)CHAIN_LEN - 1);
+}
+
+/*
  * Case: the guards at suspension points.
  */
 
@@ -1717,8 +1800,9 @@ static long kcoro_guard_fn(void *arg)
  * task state set, and holding a mutex.  Each attempt that the kernel's
  * configuration lets kcoro see (a spinlock needs CONFIG_PREEMPT_COUNT, RCU
  * and page faults CONFIG_DEBUG_ATOMIC_SLEEP, a mutex lockdep) is counted
- * and refused, the coroutine goes on running,
- * and nothing crashes; afterwards it suspends normally.
+ * and refused (the task state is reset instead, and the yield goes on);
+ * the coroutine goes on running, nothing crashes, and afterwards it
+ * suspends normally.
  */
 static void kcoro_test_guard(struct kunit *test)
 {
@@ -2884,6 +2968,8 @@ static struct kunit_case kcoro_test_cases[] = {
 	KUNIT_CASE(kcoro_test_join_wait),
 	KUNIT_CASE_SLOW(kcoro_test_join_race),
 	KUNIT_CASE(kcoro_test_exit_poison),
+	/* First: the CPU's pool has not grown yet. */
+	KUNIT_CASE(kcoro_test_handoff_chain),
 	KUNIT_CASE(kcoro_test_blocking_sibling),
 	KUNIT_CASE_SLOW(kcoro_test_handoff_stress),
 	KUNIT_CASE(kcoro_test_guard),

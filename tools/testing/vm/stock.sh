@@ -33,13 +33,13 @@ echo "kretprobe on kcoro_yield: $hits returns"
 [ "$hits" = $((24 * $(grep -c ^processor /proc/cpuinfo))) ]
 echo '-:kcoro_yield_ret' >> $T/kprobe_events
 # kcoro's tracepoints show its scheduling: spawns, switches, parks,
-# wake-ups and exits of the demo's coroutines.
+# wake-ups, exits and hand-offs (the blocker) of the demo's coroutines.
 echo > $T/trace
 echo 1 > $T/events/kcoro/enable
 rmmod kcoro_demo
 insmod kcoro_demo.ko
 echo 0 > $T/events/kcoro/enable
-for ev in kcoro_spawn kcoro_switch kcoro_park kcoro_wake kcoro_exit; do
+for ev in kcoro_spawn kcoro_switch kcoro_park kcoro_wake kcoro_exit kcoro_handoff; do
 	n=$(grep -c " $ev: " $T/trace)
 	echo "tracepoint $ev: $n events"
 	[ "$n" -gt 0 ]
