@@ -36,12 +36,13 @@
 #include <linux/slab.h>
 #include <linux/workqueue.h>
 
+#include "kcoro_kunit.h"
+
 /* How long the test thread waits for an operation before calling it stuck. */
 #define KCT_TIMEOUT_MS		30000
 /* After this long, a case's watchdog cancels its channel to unblock it. */
 #define KCT_WATCHDOG_MS		20000
 /* How long freed objects may take to be counted as freed. */
-#define KCT_LEAK_MS		5000
 /* Long enough for an operation that should wait to have started waiting. */
 #define KCT_SETTLE_MS		30
 
@@ -87,24 +88,15 @@ static int kct_cpu(unsigned int n)
  * that everything the case created is gone again.
  */
 
-struct kct_priv {
-	struct kcoro_stats co_base;
-	struct kcoro_chan_stats ch_base;
-	ktime_t start;
-};
-
 static const struct kcoro_chan_stats *kct_base(struct kunit *test)
 {
-	return &((struct kct_priv *)test->priv)->ch_base;
+	return &kcoro_kunit_base(test)->ch;
 }
 
 /* Suspended waiters now, relative to the start of the case. */
 static long kct_waiters(struct kunit *test)
 {
-	struct kcoro_chan_stats st;
-
-	kcoro_chan_get_stats(&st);
-	return st.waiters - kct_base(test)->waiters;
+	return kcoro_kunit_waiters(test);
 }
 
 /* Live segments now, relative to the start of the case. */
@@ -2603,49 +2595,6 @@ static void chan_segment_reclaim(struct kunit *test)
  * Suite.
  */
 
-static int kct_init(struct kunit *test)
-{
-	struct kct_priv *priv;
-
-	priv = kunit_kzalloc(test, sizeof(*priv), GFP_KERNEL);
-	if (!priv)
-		return -ENOMEM;
-	rcu_barrier();
-	kcoro_get_stats(&priv->co_base);
-	kcoro_chan_get_stats(&priv->ch_base);
-	priv->start = ktime_get();
-	test->priv = priv;
-	return 0;
-}
-
-/* Every case must leave no channel, segment, waiter or coroutine behind. */
-static void kct_exit(struct kunit *test)
-{
-	unsigned long deadline = jiffies + msecs_to_jiffies(KCT_LEAK_MS);
-	struct kct_priv *priv = test->priv;
-	struct kcoro_chan_stats ch;
-	struct kcoro_stats co;
-
-	if (!priv)
-		return;
-	for (;;) {
-		rcu_barrier();
-		kcoro_chan_get_stats(&ch);
-		kcoro_get_stats(&co);
-		if ((ch.channels == priv->ch_base.channels &&
-		     ch.segments == priv->ch_base.segments &&
-		     ch.waiters == priv->ch_base.waiters &&
-		     co.live == priv->co_base.live) || time_after(jiffies, deadline))
-			break;
-		msleep(20);
-	}
-	KUNIT_EXPECT_EQ_MSG(test, ch.channels, priv->ch_base.channels, "channels leaked");
-	KUNIT_EXPECT_EQ_MSG(test, ch.segments, priv->ch_base.segments, "segments leaked");
-	KUNIT_EXPECT_EQ_MSG(test, ch.waiters, priv->ch_base.waiters, "waiters left");
-	KUNIT_EXPECT_EQ_MSG(test, co.live, priv->co_base.live, "coroutines leaked");
-	kunit_info(test, "took %lld ms\n", ktime_ms_delta(ktime_get(), priv->start));
-}
-
 static const struct kunit_attributes kct_slow = { .speed = KUNIT_SPEED_SLOW };
 
 /* ---------------------------------------------------------------------
@@ -2774,8 +2723,8 @@ static struct kunit_case kct_cases[] = {
 
 static struct kunit_suite kct_suite = {
 	.name = "kcoro_chan",
-	.init = kct_init,
-	.exit = kct_exit,
+	.init = kcoro_kunit_init,
+	.exit = kcoro_kunit_exit,
 	.test_cases = kct_cases,
 };
 

@@ -30,7 +30,8 @@
 #include <linux/sched.h>
 #include <linux/slab.h>
 
-#define KST_LEAK_MS	5000
+#include "kcoro_kunit.h"
+
 #define KST_TIMEOUT_MS	30000
 
 static unsigned int stress_m = 2000;
@@ -40,18 +41,9 @@ MODULE_PARM_DESC(stress_m, "values each producer sends in select_stress (default
 #define KST_E(v)	((void *)(unsigned long)(v))
 #define KST_V(e)	((unsigned long)(e))
 
-struct kst_priv {
-	struct kcoro_stats co_base;
-	struct kcoro_chan_stats ch_base;
-};
-
 static long kst_waiters(struct kunit *test)
 {
-	struct kst_priv *priv = test->priv;
-	struct kcoro_chan_stats st;
-
-	kcoro_chan_get_stats(&st);
-	return st.waiters - priv->ch_base.waiters;
+	return kcoro_kunit_waiters(test);
 }
 
 static bool kst_wait_waiters(struct kunit *test, long n)
@@ -641,44 +633,6 @@ static void select_stress(struct kunit *test)
  * Suite.
  */
 
-static int kst_init(struct kunit *test)
-{
-	struct kst_priv *priv;
-
-	priv = kunit_kzalloc(test, sizeof(*priv), GFP_KERNEL);
-	if (!priv)
-		return -ENOMEM;
-	rcu_barrier();
-	kcoro_get_stats(&priv->co_base);
-	kcoro_chan_get_stats(&priv->ch_base);
-	test->priv = priv;
-	return 0;
-}
-
-static void kst_exit(struct kunit *test)
-{
-	unsigned long deadline = jiffies + msecs_to_jiffies(KST_LEAK_MS);
-	struct kst_priv *priv = test->priv;
-	struct kcoro_chan_stats ch;
-	struct kcoro_stats co;
-
-	for (;;) {
-		rcu_barrier();
-		kcoro_chan_get_stats(&ch);
-		kcoro_get_stats(&co);
-		if ((ch.channels == priv->ch_base.channels &&
-		     ch.segments == priv->ch_base.segments &&
-		     ch.waiters == priv->ch_base.waiters &&
-		     co.live == priv->co_base.live) || time_after(jiffies, deadline))
-			break;
-		msleep(20);
-	}
-	KUNIT_EXPECT_EQ_MSG(test, ch.channels, priv->ch_base.channels, "channels leaked");
-	KUNIT_EXPECT_EQ_MSG(test, ch.segments, priv->ch_base.segments, "segments leaked");
-	KUNIT_EXPECT_EQ_MSG(test, ch.waiters, priv->ch_base.waiters, "waiters left");
-	KUNIT_EXPECT_EQ_MSG(test, co.live, priv->co_base.live, "coroutines leaked");
-}
-
 static struct kunit_case kst_cases[] = {
 	KUNIT_CASE(select_basic),
 	KUNIT_CASE(select_send_clause),
@@ -692,8 +646,8 @@ static struct kunit_case kst_cases[] = {
 
 static struct kunit_suite kst_suite = {
 	.name = "kcoro_select",
-	.init = kst_init,
-	.exit = kst_exit,
+	.init = kcoro_kunit_init,
+	.exit = kcoro_kunit_exit,
 	.test_cases = kst_cases,
 };
 
