@@ -1553,7 +1553,10 @@ static void kcoro_test_blocking_sibling(struct kunit *test)
 
 #define HSTRESS_BLOCKERS	12
 #define HSTRESS_YIELDERS	4
-#define HSTRESS_ROUNDS		25
+
+static unsigned int handoff_rounds = 25;
+module_param(handoff_rounds, uint, 0444);
+MODULE_PARM_DESC(handoff_rounds, "blocking rounds of each coroutine in handoff_stress (default 25)");
 
 struct kcoro_hstress_ctx {
 	struct mutex lock;	/* contended by the blockers */
@@ -1570,7 +1573,7 @@ static long kcoro_hstress_blocker_fn(void *arg)
 	int cpu = raw_smp_processor_id();
 	int i;
 
-	for (i = 0; i < HSTRESS_ROUNDS; i++) {
+	for (i = 0; i < handoff_rounds; i++) {
 		if (i & 1) {
 			msleep(1 + i % 3);
 		} else {
@@ -1606,8 +1609,9 @@ static long kcoro_hstress_yielder_fn(void *arg)
  * kcoro_test_handoff_stress() - many blocking coroutines on one CPU
  * @test: the test
  *
- * Twelve coroutines of one CPU block again and again (msleep(), and a
- * contended mutex around usleep_range()) between yields and kcoro sleeps;
+ * Twelve coroutines of one CPU block handoff_rounds times each (msleep(),
+ * and a contended mutex around usleep_range()) between yields and kcoro
+ * sleeps;
  * four more yield all along.  Every blocker finishes all its rounds on its
  * CPU as itself, the mutex is never held twice, the yielders make
  * progress, and hand-offs happened.
@@ -1632,7 +1636,7 @@ static void kcoro_test_handoff_stress(struct kunit *test)
 		KUNIT_EXPECT_FALSE(test, IS_ERR(co[i]));
 		ret = kcoro_test_finish(test, co[i]);
 		if (!IS_ERR(co[i]))
-			KUNIT_EXPECT_EQ(test, ret, (long)HSTRESS_ROUNDS);
+			KUNIT_EXPECT_EQ(test, ret, (long)handoff_rounds);
 	}
 	atomic_set(&ctx->stop, 1);
 	for (; i < ARRAY_SIZE(co); i++) {
