@@ -8,7 +8,9 @@
  * addresses found on its stack, each marked "?" as the kernel marks
  * unreliable trace entries (a suspended stack is not unwound).  "stats"
  * has the counters of kcoro_get_stats() and kcoro_chan_get_stats() and
- * each CPU's scheduler.
+ * each CPU's scheduler.  "workers" lists each CPU's scheduler kthreads:
+ * pid, role (active, standby, or detached: blocked inside a coroutine's
+ * step after a hand-off) and whether a coroutine is on it.
  *
  * The watchdog reports a coroutine that runs without suspending for longer
  * than the long_run_ms module parameter: its scheduler, and every other
@@ -16,6 +18,7 @@
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/cpu.h>
 #include <linux/debugfs.h>
 #include <linux/jiffies.h>
 #include <linux/kallsyms.h>
@@ -153,6 +156,40 @@ static int kcoro_stats_show(struct seq_file *m, void *v)
 }
 DEFINE_SHOW_ATTRIBUTE(kcoro_stats);
 
+/*
+ * Under cpus_read_lock(): CPU hotplug alone stops workers and drops their
+ * task references (the grow work only adds them, task first).
+ */
+static int kcoro_workers_show(struct seq_file *m, void *v)
+{
+	struct kcoro_worker *w, *active;
+	struct task_struct *t;
+	struct kcoro_rq *rq;
+	unsigned int i, n;
+	int cpu;
+
+	seq_puts(m, "cpu\tpid\trole\tcoroutine\n");
+	cpus_read_lock();
+	for_each_online_cpu(cpu) {
+		rq = per_cpu_ptr(&kcoro_rqs, cpu);
+		active = READ_ONCE(rq->active);
+		n = READ_ONCE(rq->nr_workers);
+		for (i = 0; i < n; i++) {
+			w = &rq->workers[i];
+			t = READ_ONCE(w->task);
+			if (!t)
+				continue;
+			seq_printf(m, "%d\t%d\t%s\t%s\n", cpu, task_pid_nr(t),
+				   w == active ? "active" :
+				   READ_ONCE(w->detached) ? "detached" : "standby",
+				   READ_ONCE(w->curr) ? "busy" : "idle");
+		}
+	}
+	cpus_read_unlock();
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(kcoro_workers);
+
 /* ---------------------------------------------------------------- */
 /* long-run watchdog                                                 */
 
@@ -203,6 +240,8 @@ void kcoro_debug_init(void)
 			    &kcoro_coroutines_fops);
 	debugfs_create_file("stats", 0444, kcoro_debugfs, NULL,
 			    &kcoro_stats_fops);
+	debugfs_create_file("workers", 0444, kcoro_debugfs, NULL,
+			    &kcoro_workers_fops);
 	schedule_delayed_work(&kcoro_watchdog, HZ);
 }
 

@@ -47,6 +47,11 @@ done
 # debugfs lists the live coroutines (none left once the demo is done).
 grep -q '^id' /sys/kernel/debug/kcoro/coroutines
 grep -q '^live' /sys/kernel/debug/kcoro/stats
+# Each CPU's scheduler kthreads: one active, the others standing by.
+for n in $(seq 0 $(($(grep -c ^processor /proc/cpuinfo) - 1))); do
+	[ "$(grep -c "^$n	[0-9]*	active	" /sys/kernel/debug/kcoro/workers)" = 1 ]
+	grep -q "^$n	[0-9]*	standby	" /sys/kernel/debug/kcoro/workers
+done
 dmesg | grep -q 'kcoro_demo: all coroutines joined'
 # While a coroutine blocked in msleep(), a standby kthread ran its sibling.
 dmesg | grep 'kcoro_demo: blocker:' | tail -1 |
