@@ -315,7 +315,9 @@ static int demo_pipeline(void)
 	return ret;
 }
 
-#define BLOCK_MS	50
+static unsigned int blocker_ms = 50;
+module_param(blocker_ms, uint, 0444);
+MODULE_PARM_DESC(blocker_ms, "how long the blocker blocks in msleep() (ms, default 50)");
 
 static struct {
 	unsigned long steps;	/* the sibling's; both run on one CPU */
@@ -338,7 +340,7 @@ static long demo_blocker_fn(void *arg)
 
 	kcoro_msleep(1);		/* let the sibling start */
 	before = READ_ONCE(demo_blk.steps);
-	msleep(BLOCK_MS);		/* an ordinary blocking kernel call */
+	msleep(blocker_ms);		/* an ordinary blocking kernel call */
 	demo_blk.during = READ_ONCE(demo_blk.steps) - before;
 	WRITE_ONCE(demo_blk.done, true);
 	return 0;
@@ -369,8 +371,8 @@ static int demo_blocker(void)
 		return PTR_ERR(co[n]);
 	/* Checked by tools/testing/vm/stock.sh. */
 	kcoro_get_stats(&after);
-	demo_info("blocker: msleep(%d) in a coroutine on cpu%d; its sibling there ran %lu steps meanwhile (%llu hand-off(s))\n",
-		  BLOCK_MS, attr.cpu, demo_blk.during,
+	demo_info("blocker: msleep(%u) in a coroutine on cpu%d; its sibling there ran %lu steps meanwhile (%llu hand-off(s))\n",
+		  blocker_ms, attr.cpu, demo_blk.during,
 		  after.handoffs - before.handoffs);
 	return 0;
 }

@@ -47,6 +47,23 @@ done
 # debugfs lists the live coroutines (none left once the demo is done).
 grep -q '^id' /sys/kernel/debug/kcoro/coroutines
 grep -q '^live' /sys/kernel/debug/kcoro/stats
+# While the demo's blocker sleeps a second in msleep(), a worker is
+# detached, and /proc/<its pid>/stack shows the coroutine's frames.
+rmmod kcoro_demo
+insmod kcoro_demo.ko blocker_ms=1000 &
+demo=$!
+pstack=
+while kill -0 $demo 2>/dev/null; do
+	pid=$(grep '	detached	' /sys/kernel/debug/kcoro/workers | cut -f2 | head -1)
+	if [ -n "$pid" ]; then
+		pstack=$(cat /proc/$pid/stack)
+		break
+	fi
+done
+wait $demo
+echo "$pstack"
+echo "$pstack" | grep -q 'demo_blocker_fn'
+echo "$pstack" | grep -q 'kcoro_entry_tramp'
 # Each CPU's scheduler kthreads: one active, the others standing by.
 for n in $(seq 0 $(($(grep -c ^processor /proc/cpuinfo) - 1))); do
 	[ "$(grep -c "^$n	[0-9]*	active	" /sys/kernel/debug/kcoro/workers)" = 1 ]
