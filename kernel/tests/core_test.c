@@ -1930,9 +1930,14 @@ static void kcoro_test_run_next(struct kunit *test)
 		WRITE_ONCE(ctx->turn, -1);
 	}
 	WRITE_ONCE(ctx->ready, true);
+	/* Join both before putting either: each player unparks the other. */
 	for (i = 0; i < 2; i++)
-		KUNIT_EXPECT_EQ(test, kcoro_test_finish(test, ctx->player[i]),
-				IS_ERR(ctx->player[i]) ? 0L : (long)NEXT_ROUNDS);
+		if (!IS_ERR(ctx->player[i]))
+			KUNIT_EXPECT_EQ(test, kcoro_test_join(test, ctx->player[i]),
+					(long)NEXT_ROUNDS);
+	for (i = 0; i < 2; i++)
+		if (!IS_ERR(ctx->player[i]))
+			kcoro_put(ctx->player[i]);
 	KUNIT_EXPECT_EQ(test, kcoro_test_finish(test, counter), 0L);
 	kunit_info(test, "the third coroutine ran %u times during %u hand-overs",
 		   ctx->counter_at_end, 2 * NEXT_ROUNDS);
