@@ -405,6 +405,22 @@ static __always_inline void kcoro_enqueue(struct kcoro *co)
 }
 
 /*
+ * If @co is parked, make it runnable (one fully ordered cmpxchg picks the
+ * one caller that does) and queue it.  Returns whether this call did.
+ */
+static __always_inline bool kcoro_try_wake(struct kcoro *co)
+{
+	if (likely(atomic_read(&co->state) == KCORO_PARKED) &&
+	    likely(atomic_cmpxchg(&co->state, KCORO_PARKED,
+				  KCORO_RUNNABLE) == KCORO_PARKED)) {
+		trace_kcoro_wake(co->id, READ_ONCE(co->cpu));
+		kcoro_enqueue(co);
+		return true;
+	}
+	return false;
+}
+
+/*
  * kcoro_unpark(), inlined into kcoro's own wakers.  The common case finds
  * @co parked: one fully ordered cmpxchg makes it RUNNABLE, and the enqueue
  * after it (program order on @co's own scheduler, llist_add() and the
@@ -415,14 +431,8 @@ static __always_inline void kcoro_enqueue(struct kcoro *co)
  */
 static __always_inline void __kcoro_unpark(struct kcoro *co)
 {
-	if (likely(atomic_read(&co->state) == KCORO_PARKED) &&
-	    likely(atomic_cmpxchg(&co->state, KCORO_PARKED,
-				  KCORO_RUNNABLE) == KCORO_PARKED)) {
-		trace_kcoro_wake(co->id, READ_ONCE(co->cpu));
-		kcoro_enqueue(co);
-	} else {
+	if (!kcoro_try_wake(co))
 		kcoro_unpark_slow(co);
-	}
 }
 
 int kcoro_pick_cpu(int cpu);

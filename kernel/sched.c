@@ -31,14 +31,14 @@
 #include <linux/irq_work.h>
 #include <linux/kthread.h>
 #include <linux/moduleparam.h>
+#include <linux/percpu.h>
 #include <linux/preempt.h>
 #include <linux/ratelimit.h>
-#include <linux/slab.h>
-#include <linux/percpu.h>
 #include <linux/rcupdate.h>
 #include <linux/sched.h>
 #include <linux/sched/task.h>
 #include <linux/sched/task_stack.h>
+#include <linux/slab.h>
 #include <linux/stackprotector.h>
 
 #include "internal.h"
@@ -559,12 +559,7 @@ void kcoro_unpark_slow(struct kcoro *co)
 	 * token, and the token before we look for PARKED again.
 	 */
 	atomic_xchg(&co->wake_token, 1);
-	if (atomic_read(&co->state) == KCORO_PARKED &&
-	    atomic_cmpxchg(&co->state, KCORO_PARKED,
-			   KCORO_RUNNABLE) == KCORO_PARKED) {
-		trace_kcoro_wake(co->id, READ_ONCE(co->cpu));
-		kcoro_enqueue(co);
-	}
+	kcoro_try_wake(co);
 }
 
 /**
@@ -597,10 +592,8 @@ static void kcoro_detached_req(struct kcoro *co)
 		atomic_set(&co->state, KCORO_PARKED);
 		/* Dekker with kcoro_unpark_slow(), as in kcoro_park(). */
 		smp_mb();
-		if (atomic_read(&co->wake_token) &&
-		    atomic_cmpxchg(&co->state, KCORO_PARKED,
-				   KCORO_RUNNABLE) == KCORO_PARKED)
-			kcoro_enqueue(co);
+		if (atomic_read(&co->wake_token))
+			kcoro_try_wake(co);
 		kcoro_put(co);
 		break;
 	case KCORO_REQ_YIELD:
@@ -737,7 +730,7 @@ static void kcoro_handoff_fn(struct irq_work *work)
 		goto out;
 	if (rq->pool) {
 		s = &rq->workers[__ffs(rq->pool)];
-		__clear_bit(__ffs(rq->pool), &rq->pool);
+		__clear_bit(s - rq->workers, &rq->pool);
 		w->detached = true;
 		rq->handoffs++;
 		WRITE_ONCE(rq->active, s);
