@@ -132,7 +132,7 @@ void kcoro_enqueue_remote(struct kcoro *co)
 	for (;;) {
 		cpu = READ_ONCE(co->cpu);
 		rq = kcoro_rq_of(cpu);
-		/* Acquire: pairs with kcoro_cpu_online(), rq->active is set. */
+		/* Acquire: pairs with kcoro_cpu_online(), rq->active is set (P7). */
 		if (likely(smp_load_acquire(&rq->online)))
 			break;
 		target = kcoro_pick_cpu(KCORO_CPU_ANY);
@@ -149,7 +149,8 @@ void kcoro_enqueue_remote(struct kcoro *co)
 		 * hand-off publishes the new active worker before waking it
 		 * and it looks at the wakeups after that (llist_add() and
 		 * wake_up_process() are full barriers): either it sees our
-		 * coroutine or we see it.
+		 * coroutine or we see it (P6).  An idle scheduler publishes
+		 * TASK_IDLE before its last look (P5).
 		 */
 		wake_up_process(READ_ONCE(rq->active)->task);
 	}
@@ -527,8 +528,10 @@ void kcoro_park(void)
 	}
 	atomic_set(&co->state, KCORO_PARKED);
 	/*
-	 * Dekker with the slow path of kcoro_unpark(): we publish PARKED then
-	 * look for a token, it publishes the token then looks for PARKED.
+	 * Dekker with the slow path of kcoro_unpark() (P1 in
+	 * Documentation/kcoro/scheduler.rst, "Memory ordering"): we publish
+	 * PARKED then look for a token, it publishes the token then looks
+	 * for PARKED.
 	 * One of us sees the other; the cmpxchg picks who makes us runnable
 	 * again.  If the waker wins, we are queued on our own CPU before we
 	 * have switched away, which is fine: only this kthread runs us.
@@ -542,9 +545,9 @@ out:
 	/*
 	 * A waker that found us PARKED made us RUNNABLE with a fully ordered
 	 * cmpxchg and queued us after it, and we run only once that queueing
-	 * reached our scheduler: its stores are visible without a token.  A
-	 * token is left only by the slow path of kcoro_unpark(); consume it
-	 * with a full barrier as above.
+	 * reached our scheduler: its stores are visible without a token (P2).
+	 * A token is left only by the slow path of kcoro_unpark(); consume it
+	 * with a full barrier, which pairs with the waker's xchg (P3).
 	 */
 	if (unlikely(atomic_read(&co->wake_token)))
 		atomic_xchg(&co->wake_token, 0);
@@ -556,7 +559,9 @@ void kcoro_unpark_slow(struct kcoro *co)
 {
 	/*
 	 * Fully ordered: the waker's earlier stores are visible before the
-	 * token, and the token before we look for PARKED again.
+	 * token (pairs with the parker's consuming xchg, P3), and the token
+	 * before we look for PARKED again (pairs with kcoro_park()'s
+	 * smp_mb(), P1).
 	 */
 	atomic_xchg(&co->wake_token, 1);
 	kcoro_try_wake(co);
@@ -590,7 +595,7 @@ static void kcoro_detached_req(struct kcoro *co)
 	case KCORO_REQ_PARK:
 		kcoro_get(co);
 		atomic_set(&co->state, KCORO_PARKED);
-		/* Dekker with kcoro_unpark_slow(), as in kcoro_park(). */
+		/* Dekker with kcoro_unpark_slow(), as in kcoro_park() (P1). */
 		smp_mb();
 		if (atomic_read(&co->wake_token))
 			kcoro_try_wake(co);
@@ -638,7 +643,11 @@ static noinline void kcoro_sched_loop(struct kcoro_worker *w)
 	while (!kthread_should_stop()) {
 		co = kcoro_next(rq);
 		if (!co) {
-			/* Publish the sleep before the last look (wakeups). */
+			/*
+			 * Publish the sleep before the last look at the
+			 * wakeups: pairs with llist_add() and
+			 * wake_up_process() in kcoro_enqueue_remote() (P5).
+			 */
 			set_current_state(TASK_IDLE);
 			kcoro_idle_begin(rq);
 			co = kcoro_next(rq);
@@ -981,7 +990,7 @@ static int kcoro_cpu_online(unsigned int cpu)
 		kcoro_rq_stop(rq);	/* nothing was queued yet */
 		return ret;
 	}
-	/* Release: enqueuers that see online also see rq->active. */
+	/* Release: enqueuers that see online also see rq->active (P7). */
 	smp_store_release(&rq->online, true);
 	cpumask_set_cpu(cpu, &kcoro_online_mask);
 	return 0;

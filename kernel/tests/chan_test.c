@@ -38,10 +38,11 @@
 
 #include "kcoro_kunit.h"
 
-/* How long the test thread waits for an operation before calling it stuck. */
+/*
+ * How long a coroutine that waits to be cancelled sleeps; the watchdogs
+ * of this suite are tied to progress (kcoro_kunit.h), not to this.
+ */
 #define KCT_TIMEOUT_MS		30000
-/* After this long, a case's watchdog cancels its channel to unblock it. */
-#define KCT_WATCHDOG_MS		20000
 /* How long freed objects may take to be counted as freed. */
 /* Long enough for an operation that should wait to have started waiting. */
 #define KCT_SETTLE_MS		30
@@ -71,17 +72,8 @@ static int kct_cpu(unsigned int n)
 	return cpumask_nth(n % num_online_cpus(), cpu_online_mask);
 }
 
-/* Wait until @cond holds, for at most KCT_TIMEOUT_MS; returns @cond. */
-#define kct_wait_for(cond)						\
-({									\
-	unsigned long __deadline = jiffies +				\
-		msecs_to_jiffies(KCT_TIMEOUT_MS);			\
-	bool __ok;							\
-									\
-	while (!(__ok = (cond)) && !time_after(jiffies, __deadline))	\
-		usleep_range(100, 200);					\
-	__ok;								\
-})
+/* Wait until @cond holds, for as long as coroutines switch; returns @cond. */
+#define kct_wait_for(cond)	kcoro_kunit_wait_for(cond)
 
 /* ---------------------------------------------------------------------
  * Per-case baseline: the .init hook records the counters, .exit checks
@@ -250,14 +242,19 @@ static struct kcoro_chan *kct_chan(long cap, enum kcoro_chan_overflow ovf,
 }
 
 /* ---------------------------------------------------------------------
- * Watchdog: if a case hangs in a channel operation, cancel the channel
- * after KCT_WATCHDOG_MS so that every waiter returns and the case can
- * report the failure instead of hanging the suite.
+ * Watchdog: if a case stops making progress in a channel operation,
+ * cancel the channel so that every waiter returns and the case can report
+ * the failure instead of hanging the suite.  Tied to progress (see struct
+ * kcoro_kunit_watch): it looks every KCT_WD_POLL_MS and fires only when
+ * the watched counter stood still, never because a slow case took long.
  */
+
+#define KCT_WD_POLL_MS		10
 
 struct kct_wd {
 	struct delayed_work dw;
 	struct kcoro_chan *ch;
+	struct kcoro_kunit_watch w;
 	bool fired;
 };
 
@@ -265,27 +262,40 @@ static void kct_wd_fn(struct work_struct *work)
 {
 	struct kct_wd *wd = container_of(to_delayed_work(work), struct kct_wd, dw);
 
+	if (!kcoro_kunit_watch_stalled(&wd->w)) {
+		schedule_delayed_work(&wd->dw, msecs_to_jiffies(KCT_WD_POLL_MS));
+		return;
+	}
 	WRITE_ONCE(wd->fired, true);
 	kcoro_chan_cancel(wd->ch);
 }
 
-static struct kct_wd *kct_wd_arm(struct kunit *test, struct kcoro_chan *ch,
-				 unsigned int ms)
+/* Watch @progress(@arg), or coroutine switches if it is NULL. */
+static struct kct_wd *kct_wd_arm_progress(struct kunit *test,
+					  struct kcoro_chan *ch,
+					  u64 (*progress)(void *), void *arg)
 {
 	struct kct_wd *wd = kunit_kzalloc(test, sizeof(*wd), GFP_KERNEL);
 
 	if (!wd)
 		return NULL;
 	wd->ch = ch;
+	kcoro_kunit_watch_start(&wd->w, progress, arg);
 	INIT_DELAYED_WORK(&wd->dw, kct_wd_fn);
-	schedule_delayed_work(&wd->dw, msecs_to_jiffies(ms));
+	schedule_delayed_work(&wd->dw, msecs_to_jiffies(KCT_WD_POLL_MS));
 	return wd;
+}
+
+static struct kct_wd *kct_wd_arm(struct kunit *test, struct kcoro_chan *ch)
+{
+	return kct_wd_arm_progress(test, ch, NULL, NULL);
 }
 
 static void kct_wd_disarm(struct kunit *test, struct kct_wd *wd)
 {
 	if (!wd)
 		return;
+	/* Also stops a work that keeps queueing itself. */
 	cancel_delayed_work_sync(&wd->dw);
 	KUNIT_EXPECT_FALSE_MSG(test, wd->fired,
 			       "watchdog had to cancel the channel: an operation hung");
@@ -302,23 +312,17 @@ static struct kcoro *kct_spawn(kcoro_fn_t fn, void *arg, int cpu)
 	return kcoro_spawn(fn, arg, &attr);
 }
 
-/* kcoro_join() + kcoro_put() with a watchdog; returns the result. */
+/*
+ * kcoro_join() + kcoro_put() with a watchdog tied to progress (see
+ * kcoro_kunit_wait_done()); returns the result.
+ */
 static long kct_join(struct kunit *test, struct kcoro *co)
 {
-	unsigned long deadline = jiffies + msecs_to_jiffies(KCT_TIMEOUT_MS);
 	long ret;
 
 	if (IS_ERR_OR_NULL(co))
 		return 0;
-	while (!kcoro_done(co)) {
-		if (time_after(jiffies, deadline)) {
-			KUNIT_FAIL(test, "coroutine %llu not done after %d ms, cancelling it",
-				   kcoro_id(co), KCT_TIMEOUT_MS);
-			kcoro_cancel(co);
-			break;
-		}
-		usleep_range(100, 200);
-	}
+	kcoro_kunit_wait_done(test, co, NULL, NULL);
 	ret = kcoro_join(co);
 	kcoro_put(co);
 	return ret;
@@ -467,8 +471,8 @@ static int kct_op_finish(struct kunit *test, struct kct_op *op)
 	}
 	if (op->task) {
 		if (!kct_wait_for(kct_op_done(op))) {
-			KUNIT_FAIL(test, "kthread operation %d not done after %d ms, signalling it",
-				   op->kind, KCT_TIMEOUT_MS);
+			KUNIT_FAIL(test, "kthread operation %d made no progress, signalling it",
+				   op->kind);
 			send_sig(SIGUSR1, op->task, 1);
 		}
 		kthread_stop_put(op->task);
@@ -785,7 +789,7 @@ static void chan_ptr_rendezvous_basic(struct kunit *test)
 	KUNIT_ASSERT_TRUE(test, b && op && h);
 	b->ch = kct_chan(KCORO_CHAN_RENDEZVOUS, KCORO_CHAN_SUSPEND, 0, h);
 	KUNIT_ASSERT_FALSE_MSG(test, IS_ERR(b->ch), "create: %pe", b->ch);
-	wd = kct_wd_arm(test, b->ch, KCT_WATCHDOG_MS);
+	wd = kct_wd_arm(test, b->ch);
 
 	kct_basic_run(test, b, kct_cpu(0), other, false);
 	kct_basic_run(test, b, kct_cpu(0), other, true);
@@ -865,7 +869,7 @@ static void chan_thread_rendezvous(struct kunit *test)
 	KUNIT_ASSERT_TRUE(test, q && h);
 	ch = kct_chan(KCORO_CHAN_RENDEZVOUS, KCORO_CHAN_SUSPEND, 0, h);
 	KUNIT_ASSERT_FALSE_MSG(test, IS_ERR(ch), "create: %pe", ch);
-	wd = kct_wd_arm(test, ch, KCT_WATCHDOG_MS);
+	wd = kct_wd_arm(test, ch);
 
 	for (cpu = 0; cpu < min(num_online_cpus(), 2U); cpu++) {
 		/* Thread -> coroutine. */
@@ -932,7 +936,7 @@ static void chan_buffered_fifo(struct kunit *test)
 		kct_hook_reset(h);
 		ch = kct_chan(4, KCORO_CHAN_SUSPEND, segs[s], h);
 		KUNIT_ASSERT_FALSE_MSG(test, IS_ERR(ch), "create: %pe", ch);
-		wd = kct_wd_arm(test, ch, KCT_WATCHDOG_MS);
+		wd = kct_wd_arm(test, ch);
 
 		for (pass = 0; pass < 3; pass++) {
 			for (i = 0; i < 4; i++)
@@ -1014,7 +1018,7 @@ static void chan_unlimited(struct kunit *test)
 		kct_hook_reset(h);
 		ch = kct_chan(KCORO_CHAN_UNLIMITED, KCORO_CHAN_SUSPEND, runs[r].seg, h);
 		KUNIT_ASSERT_FALSE_MSG(test, IS_ERR(ch), "create: %pe", ch);
-		wd = kct_wd_arm(test, ch, KCT_WATCHDOG_MS);
+		wd = kct_wd_arm(test, ch);
 
 		half = runs[r].n / 2;
 		failed = 0;
@@ -1067,7 +1071,7 @@ static void kct_overflow_seq(struct kunit *test, struct kct_hook *h,
 	ch = kct_chan(cap, ovf, 0, h);
 	KUNIT_ASSERT_FALSE_MSG(test, IS_ERR(ch), "capacity %ld overflow %d: %pe",
 			       cap, ovf, ch);
-	wd = kct_wd_arm(test, ch, KCT_WATCHDOG_MS);
+	wd = kct_wd_arm(test, ch);
 
 	KUNIT_EXPECT_EQ_MSG(test, kcoro_chan_send(ch, KCT_E(1)), 0, "cap %ld ovf %d", cap, ovf);
 	KUNIT_EXPECT_EQ_MSG(test, kcoro_chan_send(ch, KCT_E(2)), 0, "cap %ld ovf %d", cap, ovf);
@@ -1128,7 +1132,7 @@ static void chan_conflated_drop(struct kunit *test)
 	kct_hook_reset(h);
 	ch = kct_chan(KCORO_CHAN_CONFLATED, KCORO_CHAN_SUSPEND, 0, h);
 	KUNIT_ASSERT_FALSE_MSG(test, IS_ERR(ch), "create: %pe", ch);
-	wd = kct_wd_arm(test, ch, KCT_WATCHDOG_MS);
+	wd = kct_wd_arm(test, ch);
 
 	/* A waiting receiver gets the element itself, nothing is dropped. */
 	kct_op_init(op, ch, KCT_RECV, KCT_POISON);
@@ -1191,7 +1195,7 @@ static void chan_timeouts(struct kunit *test)
 	KUNIT_ASSERT_TRUE(test, op && h);
 	ch = kct_chan(KCORO_CHAN_RENDEZVOUS, KCORO_CHAN_SUSPEND, 0, h);
 	KUNIT_ASSERT_FALSE_MSG(test, IS_ERR(ch), "create: %pe", ch);
-	wd = kct_wd_arm(test, ch, KCT_WATCHDOG_MS);
+	wd = kct_wd_arm(test, ch);
 
 	/* recv_timeout on an empty channel, thread then coroutine. */
 	e = KCT_POISON;
@@ -1256,7 +1260,7 @@ static void chan_timeouts(struct kunit *test)
 	kct_hook_reset(h);
 	ch = kct_chan(1, KCORO_CHAN_SUSPEND, 0, h);
 	KUNIT_ASSERT_FALSE_MSG(test, IS_ERR(ch), "create: %pe", ch);
-	wd = kct_wd_arm(test, ch, KCT_WATCHDOG_MS);
+	wd = kct_wd_arm(test, ch);
 	KUNIT_EXPECT_EQ(test, kcoro_chan_try_send(ch, KCT_E(21)), 0);
 	t0 = ktime_get();
 	ret = kcoro_chan_send_timeout(ch, KCT_E(22), TMO_NS);
@@ -1338,7 +1342,7 @@ static void chan_close(struct kunit *test)
 		kct_hook_reset(h);
 		ch = kct_chan(4, KCORO_CHAN_SUSPEND, segs[s], h);
 		KUNIT_ASSERT_FALSE_MSG(test, IS_ERR(ch), "create: %pe", ch);
-		wd = kct_wd_arm(test, ch, KCT_WATCHDOG_MS);
+		wd = kct_wd_arm(test, ch);
 		for (i = 0; i < 3; i++)
 			KUNIT_EXPECT_EQ(test, kcoro_chan_send(ch, kct_val(i)), 0);
 		KUNIT_EXPECT_TRUE(test, kcoro_chan_close(ch));
@@ -1363,7 +1367,7 @@ static void chan_close(struct kunit *test)
 	kct_hook_reset(h);
 	ch = kct_chan(KCORO_CHAN_RENDEZVOUS, KCORO_CHAN_SUSPEND, 0, h);
 	KUNIT_ASSERT_FALSE_MSG(test, IS_ERR(ch), "create: %pe", ch);
-	wd = kct_wd_arm(test, ch, KCT_WATCHDOG_MS);
+	wd = kct_wd_arm(test, ch);
 	for (i = 0; i < CLOSE_WAITERS; i++) {
 		kct_op_init(&op[i], ch, KCT_RECV, KCT_POISON);
 		kct_op_co(test, &op[i], kct_cpu(i));
@@ -1382,7 +1386,7 @@ static void chan_close(struct kunit *test)
 	/* Senders suspended at close: still delivered, in order. */
 	ch = kct_chan(KCORO_CHAN_RENDEZVOUS, KCORO_CHAN_SUSPEND, 0, h);
 	KUNIT_ASSERT_FALSE_MSG(test, IS_ERR(ch), "create: %pe", ch);
-	wd = kct_wd_arm(test, ch, KCT_WATCHDOG_MS);
+	wd = kct_wd_arm(test, ch);
 	for (i = 0; i < CLOSE_WAITERS; i++) {
 		kct_op_init(&op[i], ch, KCT_SEND, kct_val(10 + i));
 		kct_op_co_suspended(test, &op[i], kct_cpu(i), i + 1);
@@ -1407,7 +1411,7 @@ static void chan_close(struct kunit *test)
 	/* The test thread sleeps in recv; a coroutine closes. */
 	ch = kct_chan(KCORO_CHAN_RENDEZVOUS, KCORO_CHAN_SUSPEND, 0, h);
 	KUNIT_ASSERT_FALSE_MSG(test, IS_ERR(ch), "create: %pe", ch);
-	wd = kct_wd_arm(test, ch, KCT_WATCHDOG_MS);
+	wd = kct_wd_arm(test, ch);
 	closer->ch = ch;
 	co = kct_spawn(kct_closer_fn, closer, kct_cpu(1));
 	KUNIT_EXPECT_FALSE_MSG(test, IS_ERR(co), "spawn: %pe", co);
@@ -1464,7 +1468,7 @@ static void chan_cancel(struct kunit *test)
 		kct_hook_reset(h);
 		ch = kct_chan(4, KCORO_CHAN_SUSPEND, segs[s], h);
 		KUNIT_ASSERT_FALSE_MSG(test, IS_ERR(ch), "create: %pe", ch);
-		wd = kct_wd_arm(test, ch, KCT_WATCHDOG_MS);
+		wd = kct_wd_arm(test, ch);
 		for (i = 0; i < 4; i++)
 			KUNIT_EXPECT_EQ(test, kcoro_chan_try_send(ch, KCT_E(10 + i)), 0);
 		for (i = 0; i < CANCEL_SENDERS; i++) {
@@ -1496,7 +1500,7 @@ static void chan_cancel(struct kunit *test)
 	kct_hook_reset(h);
 	ch = kct_chan(KCORO_CHAN_RENDEZVOUS, KCORO_CHAN_SUSPEND, 0, h);
 	KUNIT_ASSERT_FALSE_MSG(test, IS_ERR(ch), "create: %pe", ch);
-	wd = kct_wd_arm(test, ch, KCT_WATCHDOG_MS);
+	wd = kct_wd_arm(test, ch);
 	for (i = 0; i < CANCEL_SENDERS - 1; i++) {
 		kct_op_init(&op[i], ch, KCT_RECV, KCT_POISON);
 		kct_op_co(test, &op[i], kct_cpu(i));
@@ -1597,8 +1601,8 @@ static void chan_waiter_cancel(struct kunit *test)
 		kcoro_chan_put(ch);
 		KUNIT_FAIL_AND_ABORT(test, "create: %pe", ch2);
 	}
-	wd = kct_wd_arm(test, ch, KCT_WATCHDOG_MS);
-	wd2 = kct_wd_arm(test, ch2, KCT_WATCHDOG_MS);
+	wd = kct_wd_arm(test, ch);
+	wd2 = kct_wd_arm(test, ch2);
 
 	/* A suspended sender is cancelled. */
 	kct_op_init(&op[0], ch, KCT_SEND, KCT_E(1));
@@ -1777,6 +1781,15 @@ struct kct_stress {
 	unsigned int cancels, signals, events, respawns, spawn_fail;
 	struct kct_worker *prod, *cons;
 };
+
+/* What a stress run has done: switches, sends attempted, workers done. */
+static u64 kct_stress_progress(void *arg)
+{
+	struct kct_stress *s = arg;
+
+	return kcoro_kunit_switches(NULL) + atomic_read(&s->progress) +
+	       atomic_read(&s->prod_done) + atomic_read(&s->cons_done);
+}
 
 struct kct_stress_param {
 	unsigned int seg;
@@ -2139,7 +2152,7 @@ static void kct_stop_worker(struct kunit *test, struct kct_worker *w)
 	}
 }
 
-/* Wait (polling) until @cnt reaches @n; false after KCT_TIMEOUT_MS. */
+/* Wait (polling) until @cnt reaches @n; false if progress stops. */
 static bool kct_wait_count(atomic_t *cnt, unsigned int n)
 {
 	return kct_wait_for(atomic_read(cnt) >= n);
@@ -2266,7 +2279,7 @@ static void chan_stress(struct kunit *test)
 		kct_stress_free(s);
 		KUNIT_FAIL_AND_ABORT(test, "create: %pe", s->ch);
 	}
-	wd = kct_wd_arm(test, s->ch, 3 * KCT_TIMEOUT_MS);
+	wd = kct_wd_arm_progress(test, s->ch, kct_stress_progress, s);
 
 	for (i = 0; i < s->ncons && started; i++)
 		started = kct_start_worker(test, &s->cons[i], false);
@@ -2526,7 +2539,7 @@ static void chan_segment_reclaim(struct kunit *test)
 	KUNIT_ASSERT_TRUE(test, c && q && h && jobs);
 	ch = kct_chan(KCORO_CHAN_RENDEZVOUS, KCORO_CHAN_SUSPEND, 2, h);
 	KUNIT_ASSERT_FALSE_MSG(test, IS_ERR(ch), "create: %pe", ch);
-	wd = kct_wd_arm(test, ch, 3 * KCT_TIMEOUT_MS);
+	wd = kct_wd_arm(test, ch);
 	c->test = test;
 	c->ch = ch;
 

@@ -37,21 +37,13 @@
 #include <linux/wait.h>
 #include <uapi/linux/magic.h>
 
-/*
- * The test thread calls a coroutine stuck when no coroutine at all has been
- * switched to for KCORO_TEST_STALL_MS, or after KCORO_TEST_TIMEOUT_MS in
- * any case (TCG with KASAN on an overcommitted host can be very slow).
- */
-#define KCORO_TEST_STALL_MS	10000
-#define KCORO_TEST_TIMEOUT_MS	120000
+#include "kcoro_kunit.h"
+
 /* How long freed coroutines may take to drop their last reference. */
 #define KCORO_TEST_LEAK_MS	5000
 
 /* Counters when the suite started, for the final leak check. */
 static struct kcoro_stats kcoro_test_suite_base;
-
-/* A coroutine had to be abandoned: later cases would only time out. */
-static bool kcoro_test_wedged;
 
 /* The @n-th online CPU, wrapping around. */
 static int kcoro_test_cpu(unsigned int n)
@@ -71,72 +63,30 @@ static long kcoro_test_nop_fn(void *arg)
 	return 0;
 }
 
-/* Give every scheduler work, which wakes it: recovers from a lost wake-up. */
-static void kcoro_test_kick(void)
-{
-	struct kcoro *co;
-	int cpu;
-
-	for_each_online_cpu(cpu) {
-		co = kcoro_test_spawn_on(kcoro_test_nop_fn, NULL, cpu);
-		if (!IS_ERR(co))
-			kcoro_put(co);
-	}
-}
-
-static u64 kcoro_test_switches(void)
-{
-	struct kcoro_stats stats;
-
-	kcoro_get_stats(&stats);
-	return stats.switches;
-}
-
 /**
- * kcoro_test_join() - kcoro_join() with a watchdog
- * @test: the test, failed if @co does not finish in time
+ * kcoro_test_join_watch() - kcoro_join() with a watchdog tied to progress
+ * @test: the test, failed if @co gets stuck
  * @co: the coroutine
+ * @progress: what to watch (NULL: coroutine switches), see
+ *	struct kcoro_kunit_watch
+ * @arg: its argument
  *
- * A coroutine that never finishes would hang the whole suite, and the VM
- * run with it, in kcoro_join().  Poll for it instead, for as long as the
- * schedulers make progress (see KCORO_TEST_STALL_MS).  Then fail the test
- * and give every scheduler work, which rescues a coroutine whose wake-up
- * was merely lost.  If even that does not help, the scheduler is wedged:
- * abandon the coroutine (it is leaked, and must never run again as the
- * test's memory goes away) and abort the case, so that the log says what
- * went wrong instead of the VM timing out.
+ * See kcoro_kunit_wait_done(): a coroutine that stops making progress is
+ * kicked, then abandoned with everything it may still reach, and the
+ * case aborted.
  *
  * Return: the result of @co.
  */
+static long kcoro_test_join_watch(struct kunit *test, struct kcoro *co,
+				  u64 (*progress)(void *), void *arg)
+{
+	kcoro_kunit_wait_done(test, co, progress, arg);
+	return kcoro_join(co);
+}
+
 static long kcoro_test_join(struct kunit *test, struct kcoro *co)
 {
-	unsigned long limit = jiffies + msecs_to_jiffies(KCORO_TEST_TIMEOUT_MS);
-	unsigned long stall = jiffies + msecs_to_jiffies(KCORO_TEST_STALL_MS);
-	u64 switches = kcoro_test_switches(), now;
-	bool kicked = false;
-
-	while (!kcoro_done(co)) {
-		now = kcoro_test_switches();
-		if (now != switches) {
-			switches = now;
-			stall = jiffies + msecs_to_jiffies(KCORO_TEST_STALL_MS);
-		}
-		if (time_after(jiffies, stall) || time_after(jiffies, limit)) {
-			if (kicked) {
-				kcoro_test_wedged = true;
-				KUNIT_FAIL_AND_ABORT(test, "coroutine %llu (CPU %d) abandoned",
-						     kcoro_id(co), kcoro_cpu(co));
-			}
-			KUNIT_FAIL(test, "coroutine %llu (CPU %d) stuck, kicking the schedulers",
-				   kcoro_id(co), kcoro_cpu(co));
-			kcoro_test_kick();
-			kicked = true;
-			limit = jiffies + msecs_to_jiffies(KCORO_TEST_STALL_MS);
-			stall = limit;
-		}
-		usleep_range(100, 200);
-	}
-	return kcoro_join(co);
+	return kcoro_test_join_watch(test, co, NULL, NULL);
 }
 
 /* Join and put @co unless it is NULL or an error pointer; returns result. */
@@ -151,17 +101,8 @@ static long kcoro_test_finish(struct kunit *test, struct kcoro *co)
 	return ret;
 }
 
-/* Wait until @cond holds, for at most KCORO_TEST_STALL_MS; returns @cond. */
-#define kcoro_test_wait_for(cond)					\
-({									\
-	unsigned long __deadline = jiffies +				\
-		msecs_to_jiffies(KCORO_TEST_STALL_MS);			\
-	bool __ok;							\
-									\
-	while (!(__ok = (cond)) && !time_after(jiffies, __deadline))	\
-		usleep_range(100, 200);					\
-	__ok;								\
-})
+/* Wait until @cond holds, for as long as coroutines switch; returns @cond. */
+#define kcoro_test_wait_for(cond)	kcoro_kunit_wait_for(cond)
 
 /*
  * A kthread the test can stop with kthread_stop_put() even after it has
@@ -194,34 +135,45 @@ static long kcoro_test_stacks_in_use(const struct kcoro_stats *s)
 }
 
 /**
- * kcoro_test_expect_no_leaks() - all coroutines since @base are freed
+ * __kcoro_test_expect_no_leaks() - all coroutines since @base are freed
  * @test: the test
  * @base: counters taken before the coroutines were spawned
+ * @abandoned: kcoro_kunit_abandoned when @base was taken (coroutines
+ *	abandoned since then stay alive for good)
  *
  * A finished coroutine drops its own reference just after it wakes its
  * joiners, so the counters may lag kcoro_join() by a moment: wait for them.
  */
-static void kcoro_test_expect_no_leaks(struct kunit *test,
-				       const struct kcoro_stats *base)
+static void __kcoro_test_expect_no_leaks(struct kunit *test,
+					 const struct kcoro_stats *base,
+					 long abandoned)
 {
 	unsigned long deadline = jiffies + msecs_to_jiffies(KCORO_TEST_LEAK_MS);
+	/* Abandoned coroutines stay alive for good; their case failed. */
+	long live = base->live + atomic_long_read(&kcoro_kunit_abandoned) -
+		    abandoned;
 	struct kcoro_stats now;
 
 	for (;;) {
 		kcoro_get_stats(&now);
-		if (now.live == base->live &&
+		if (now.live == live &&
 		    kcoro_test_stacks_in_use(&now) == kcoro_test_stacks_in_use(base))
 			break;
 		if (time_after(jiffies, deadline))
 			break;
 		usleep_range(500, 1000);
 	}
-	KUNIT_EXPECT_EQ_MSG(test, now.live, base->live,
+	KUNIT_EXPECT_EQ_MSG(test, now.live, live,
 			    "coroutine objects still alive");
 	KUNIT_EXPECT_EQ_MSG(test, kcoro_test_stacks_in_use(&now),
 			    kcoro_test_stacks_in_use(base),
 			    "coroutine stacks neither in use nor cached");
 }
+
+/* No case of this one abandoned a coroutine since @base was taken. */
+#define kcoro_test_expect_no_leaks(test, base)				\
+	__kcoro_test_expect_no_leaks(test, base,			\
+				     atomic_long_read(&kcoro_kunit_abandoned))
 
 /*
  * Case: input validation of kcoro_spawn() and kcoro_join() of a finished
@@ -551,7 +503,6 @@ static void kcoro_test_many(struct kunit *test)
 /* Token passes, shared out among the pairs. */
 #define PARK_PASSES		240000
 #define PARK_ROUNDS		5000
-#define PARK_ACK_TIMEOUT	(10 * HZ)
 
 struct kcoro_park_ctx;
 struct kcoro_park_pair;
@@ -595,6 +546,7 @@ struct kcoro_park_ctx {
 	wait_queue_head_t ack_wq;
 	unsigned int producer_timeouts;
 	unsigned long spurious;
+	long abandoned;		/* kcoro_kunit_abandoned at the start */
 };
 
 /* Park until the test starts (true) or aborts (false) the game. */
@@ -670,6 +622,25 @@ static void kcoro_park_stop_consumers(struct kcoro_park_ctx *ctx)
 	}
 }
 
+/*
+ * What the case has done: passes of the players and requests served.  The
+ * spammer's wake-ups make switches without progress, so the watchdogs
+ * watch this instead of the switch count.
+ */
+static u64 kcoro_park_progress(void *arg)
+{
+	struct kcoro_park_ctx *ctx = arg;
+	u64 sum = 0;
+	unsigned int i;
+
+	for (i = 0; i < ctx->nr_pairs; i++)
+		sum += READ_ONCE(ctx->pairs[i].hits[0]) +
+		       READ_ONCE(ctx->pairs[i].hits[1]);
+	for (i = 0; i < ctx->nr_consumers; i++)
+		sum += atomic_read(&ctx->consumers[i].ack);
+	return sum;
+}
+
 /* Kthread: round after round, one request to every consumer, await acks. */
 static int kcoro_park_producer_fn(void *arg)
 {
@@ -685,12 +656,17 @@ static int kcoro_park_producer_fn(void *arg)
 			kcoro_unpark(c->co);
 		}
 		for (i = 0; i < ctx->nr_consumers; i++) {
+			struct kcoro_kunit_watch w;
+
 			c = &ctx->consumers[i];
-			if (!wait_event_timeout(ctx->ack_wq,
-						atomic_read_acquire(&c->ack) == round,
-						PARK_ACK_TIMEOUT)) {
-				ctx->producer_timeouts++;
-				goto out;
+			kcoro_kunit_watch_start(&w, kcoro_park_progress, ctx);
+			while (!wait_event_timeout(ctx->ack_wq,
+						   atomic_read_acquire(&c->ack) == round,
+						   1)) {
+				if (kcoro_kunit_watch_stalled(&w)) {
+					ctx->producer_timeouts++;
+					goto out;
+				}
 			}
 		}
 	}
@@ -699,13 +675,16 @@ out:
 	return 0;
 }
 
-/* Kthread: unpark the players for no reason, until stopped. */
+/*
+ * Kthread: unpark the players for no reason, until stopped, or until the
+ * case gives up (it is aborted then, and stops nobody).
+ */
 static int kcoro_park_spammer_fn(void *arg)
 {
 	struct kcoro_park_ctx *ctx = arg;
 	unsigned int i;
 
-	while (!kthread_should_stop()) {
+	while (!kthread_should_stop() && !kcoro_kunit_gave_up(ctx->abandoned)) {
 		for (i = 0; i < ctx->nr_pairs; i++) {
 			kcoro_unpark(ctx->pairs[i].co[0]);
 			kcoro_unpark(ctx->pairs[i].co[1]);
@@ -748,6 +727,7 @@ static void kcoro_test_park_stress(struct kunit *test)
 	KUNIT_ASSERT_NOT_NULL(test, ctx->pairs);
 	KUNIT_ASSERT_NOT_NULL(test, ctx->consumers);
 	init_waitqueue_head(&ctx->ack_wq);
+	ctx->abandoned = atomic_long_read(&kcoro_kunit_abandoned);
 
 	for (i = 0; i < ctx->nr_pairs && ok; i++) {
 		struct kcoro_park_pair *pair = &ctx->pairs[i];
@@ -812,7 +792,8 @@ static void kcoro_test_park_stress(struct kunit *test)
 
 			if (IS_ERR_OR_NULL(pair->co[s]))
 				continue;
-			ret = kcoro_test_join(test, pair->co[s]);
+			ret = kcoro_test_join_watch(test, pair->co[s],
+						    kcoro_park_progress, ctx);
 			if (ok)
 				KUNIT_EXPECT_EQ(test, ret, (long)ctx->iters);
 		}
@@ -956,7 +937,7 @@ static void kcoro_test_sleep(struct kunit *test)
 #define SLEEP_STRESS_ITERS	500
 #define SLEEP_STRESS_STEP_NS	250
 #define SLEEP_STRESS_MAX_NS	(100 * NSEC_PER_USEC)
-#define SLEEP_STRESS_STALL_MS	5000
+#define SLEEP_STRESS_STALL_MS	KCORO_KUNIT_STALL_MS
 
 struct kcoro_sleep_stress {
 	atomic_t progress;
@@ -1031,7 +1012,7 @@ static void kcoro_test_sleep_wakeups(struct kunit *test)
 				if (!stalls++)
 					KUNIT_FAIL(test, "CPU %d: sleeper stuck after %d sleeps",
 						   kcoro_cpu(co[i]), now);
-				kcoro_test_kick();
+				kcoro_kunit_kick();
 				kicks++;
 				last_change = jiffies;
 			}
@@ -1049,7 +1030,7 @@ static void kcoro_test_sleep_wakeups(struct kunit *test)
  */
 
 #define IRQ_PINGS	40000
-#define IRQ_STALL_MS	5000
+#define IRQ_STALL_MS	KCORO_KUNIT_STALL_MS
 
 struct kcoro_irq_ctx {
 	struct kcoro *co;
@@ -1104,7 +1085,7 @@ static bool kcoro_irq_wait_ack(struct kcoro_irq_ctx *ctx, int req)
 			if (kicked)
 				return false;
 			ctx->stalls++;
-			kcoro_test_kick();
+			kcoro_kunit_kick();
 			kicked = true;
 			deadline = jiffies + msecs_to_jiffies(IRQ_STALL_MS);
 		}
@@ -2780,11 +2761,12 @@ static void kcoro_test_refs(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, now.spawned, base.spawned + 1 + REF_DETACHED);
 
 	/* Nothing left over from the whole suite. */
-	kcoro_test_expect_no_leaks(test, &kcoro_test_suite_base);
+	__kcoro_test_expect_no_leaks(test, &kcoro_test_suite_base, 0);
 }
 
 struct kcoro_test_priv {
 	struct kcoro_stats base;
+	long abandoned;
 	ktime_t start;
 };
 
@@ -2792,12 +2774,11 @@ static int kcoro_test_init(struct kunit *test)
 {
 	struct kcoro_test_priv *priv;
 
-	if (kcoro_test_wedged)
-		kunit_skip(test, "an earlier case left a scheduler wedged");
 	priv = kunit_kzalloc(test, sizeof(*priv), GFP_KERNEL);
 	if (!priv)
 		return -ENOMEM;
 	kcoro_get_stats(&priv->base);
+	priv->abandoned = atomic_long_read(&kcoro_kunit_abandoned);
 	priv->start = ktime_get();
 	test->priv = priv;
 	return 0;
@@ -2810,7 +2791,7 @@ static void kcoro_test_exit(struct kunit *test)
 
 	if (!priv)
 		return;
-	kcoro_test_expect_no_leaks(test, &priv->base);
+	__kcoro_test_expect_no_leaks(test, &priv->base, priv->abandoned);
 	kunit_info(test, "took %lld ms\n",
 		   ktime_ms_delta(ktime_get(), priv->start));
 }

@@ -32,8 +32,6 @@
 
 #include "kcoro_kunit.h"
 
-#define KST_TIMEOUT_MS	30000
-
 static unsigned int stress_m = 2000;
 module_param(stress_m, uint, 0444);
 MODULE_PARM_DESC(stress_m, "values each producer sends in select_stress (default 2000)");
@@ -46,16 +44,10 @@ static long kst_waiters(struct kunit *test)
 	return kcoro_kunit_waiters(test);
 }
 
+/* Wait until @n waiters are suspended, for as long as coroutines switch. */
 static bool kst_wait_waiters(struct kunit *test, long n)
 {
-	unsigned long deadline = jiffies + msecs_to_jiffies(KST_TIMEOUT_MS);
-
-	while (kst_waiters(test) != n) {
-		if (time_after(jiffies, deadline))
-			return false;
-		usleep_range(100, 200);
-	}
-	return true;
+	return kcoro_kunit_wait_for(kst_waiters(test) == n);
 }
 
 static struct kcoro_chan *kst_chan(struct kunit *test, long cap,
@@ -84,10 +76,13 @@ static struct kcoro *kst_spawn(struct kunit *test, kcoro_fn_t fn, void *arg,
 	return co;
 }
 
-static long kst_join(struct kcoro *co)
+/* Join and put @co, with a watchdog tied to progress (kcoro_kunit.h). */
+static long kst_join(struct kunit *test, struct kcoro *co)
 {
-	long ret = kcoro_join(co);
+	long ret;
 
+	kcoro_kunit_wait_done(test, co, NULL, NULL);
+	ret = kcoro_join(co);
 	kcoro_put(co);
 	return ret;
 }
@@ -138,7 +133,7 @@ static void select_basic(struct kunit *test)
 	co = kst_spawn(test, kst_one_fn, &o, KCORO_CPU_ANY);
 	KUNIT_ASSERT_TRUE(test, kst_wait_waiters(test, 3));
 	KUNIT_EXPECT_EQ(test, kcoro_chan_send(ch[2], KST_E(0x1234)), 0);
-	kst_join(co);
+	kst_join(test, co);
 	KUNIT_EXPECT_EQ(test, o.ret, 2);
 	KUNIT_EXPECT_EQ(test, o.c[2].result, 0);
 	KUNIT_EXPECT_PTR_EQ(test, o.c[2].elem, KST_E(0x1234));
@@ -197,7 +192,7 @@ static void select_send_clause(struct kunit *test)
 	KUNIT_ASSERT_TRUE(test, kst_wait_waiters(test, 2));
 	KUNIT_EXPECT_EQ(test, kcoro_chan_recv(b, &e), 0);
 	KUNIT_EXPECT_PTR_EQ(test, e, KST_E(20));
-	kst_join(co);
+	kst_join(test, co);
 	KUNIT_EXPECT_EQ(test, o.ret, 1);
 	KUNIT_EXPECT_EQ(test, kst_waiters(test), 0);
 	KUNIT_EXPECT_EQ(test, kcoro_chan_try_recv(a, &e), -EAGAIN);
@@ -238,7 +233,7 @@ static void select_default_timeout(struct kunit *test)
 	o.c[0] = c[0];
 	o.c[1] = c[1];
 	co = kst_spawn(test, kst_one_fn, &o, KCORO_CPU_ANY);
-	kst_join(co);
+	kst_join(test, co);
 	KUNIT_EXPECT_EQ(test, o.ret, -ETIMEDOUT);
 	KUNIT_EXPECT_EQ(test, kst_waiters(test), 0);
 
@@ -253,7 +248,7 @@ static void select_default_timeout(struct kunit *test)
 	KUNIT_ASSERT_TRUE(test, kst_wait_waiters(test, 2));
 	kcoro_get(co);
 	kcoro_cancel(co);
-	kst_join(co);
+	kst_join(test, co);
 	kcoro_put(co);
 	KUNIT_EXPECT_EQ(test, o.ret, -ECANCELED);
 	KUNIT_EXPECT_EQ(test, kst_waiters(test), 0);
@@ -275,7 +270,7 @@ static void select_closed(struct kunit *test)
 	co = kst_spawn(test, kst_one_fn, &o, KCORO_CPU_ANY);
 	KUNIT_ASSERT_TRUE(test, kst_wait_waiters(test, 2));
 	kcoro_chan_close(b);
-	kst_join(co);
+	kst_join(test, co);
 	KUNIT_EXPECT_EQ(test, o.ret, 1);
 	KUNIT_EXPECT_EQ(test, o.c[1].result, -EPIPE);
 	KUNIT_EXPECT_EQ(test, kst_waiters(test), 0);
@@ -423,12 +418,12 @@ static void select_meet(struct kunit *test)
 		} else {
 			b = kst_spawn(test, kst_meet_b_fn, &m, kst_cpu(1));
 		}
-		kst_join(a);
+		kst_join(test, a);
 		if (m.thread_b) {
 			wait_for_completion(&m.b_done);
 			kthread_stop(t);
 		} else {
-			kst_join(b);
+			kst_join(test, b);
 		}
 		kunit_info(test, "%s: a sent %u got %u, b got %u sent %u\n",
 			   pass ? "coroutine+thread" : "coroutines",
@@ -524,16 +519,20 @@ static long kst_sel_fn(void *arg)
 {
 	struct kst_stress *s = arg;
 	struct kcoro_select_clause c[KST_NCH + 1];
-	unsigned int i, closed = 0;
+	unsigned int i, n;
 	int ret;
 
-	while (closed < KST_NCH) {
-		for (i = 0; i < KST_NCH; i++)
-			c[i] = (struct kcoro_select_clause){ .ch = s->ch[i],
-				.op = KCORO_SELECT_RECV };
-		c[KST_NCH] = (struct kcoro_select_clause){ .ch = s->side,
+	for (;;) {
+		/* A channel closed and drained is not selected on again. */
+		for (i = 0, n = 0; i < KST_NCH; i++)
+			if (!kcoro_chan_is_closed_for_recv(s->ch[i]))
+				c[n++] = (struct kcoro_select_clause){
+					.ch = s->ch[i], .op = KCORO_SELECT_RECV };
+		if (!n)
+			break;
+		c[n] = (struct kcoro_select_clause){ .ch = s->side,
 			.op = KCORO_SELECT_SEND, .elem = KST_E(1) };
-		ret = kcoro_select(c, KST_NCH + 1, 0,
+		ret = kcoro_select(c, n + 1, 0,
 				   ktime_add_us(ktime_get(),
 						get_random_u32_below(300)));
 		if (ret == -ETIMEDOUT)
@@ -542,17 +541,12 @@ static long kst_sel_fn(void *arg)
 			atomic_inc(&s->bad);
 			break;
 		}
-		if (ret == KST_NCH) {
+		if (ret == n) {
 			atomic_inc(&s->side_sent);
 			continue;
 		}
-		if (c[ret].result == -EPIPE) {
-			/* Closed and drained: stop selecting on it. */
-			closed = 0;
-			for (i = 0; i < KST_NCH; i++)
-				closed += kcoro_chan_is_closed_for_recv(s->ch[i]);
-			continue;
-		}
+		if (c[ret].result == -EPIPE)
+			continue;	/* closed and drained meanwhile */
 		kst_mark(s, c[ret].elem, &s->received);
 	}
 	return 0;
@@ -601,11 +595,11 @@ static void select_stress(struct kunit *test)
 					   kst_cpu(i + 1));
 		}
 		for (i = 0; i < KST_NCH * KST_NPROD; i++)
-			kst_join(pco[i]);
+			kst_join(test, pco[i]);
 		for (i = 0; i < KST_NSEL; i++)
-			kst_join(sco[i]);
+			kst_join(test, sco[i]);
 		kcoro_chan_close(s->side);
-		kst_join(side);
+		kst_join(test, side);
 
 		kunit_info(test,
 			   "seg %u: %d received by selects, %d hooked (%d send timeouts), side %d/%d\n",
