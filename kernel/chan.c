@@ -210,6 +210,7 @@ struct kcoro_chan {
 	bool rendezvous_or_unlimited;
 	bool drop_oldest;
 	bool drop_latest;
+	bool account;			/* KCORO_CHAN_ACCOUNT */
 	unsigned int seg_size;
 	int close_cause;		/* 0, or the status that won */
 	kcoro_chan_undelivered_fn undelivered;
@@ -448,15 +449,21 @@ static void kc_seg_unlinked(struct kc_segment *seg)
 
 /*
  * A zeroed segment.  Only unaccounted segments of the default size go
- * through the cache (the first segment is charged to the creator's memory
- * cgroup, like the channel).
+ * through the cache: the first segment is charged to the creator's memory
+ * cgroup, like the channel, and every segment of a KCORO_CHAN_ACCOUNT
+ * channel to the task that allocates it (atomic allocations included:
+ * GFP_ATOMIC charges past the limit rather than fail).
  */
 static struct kc_segment *kc_seg_new(struct kcoro_chan *ch, gfp_t gfp)
 {
-	bool cacheable = !IS_ENABLED(CONFIG_KASAN) &&
-			 ch->seg_size == KC_SEG_CACHE_CELLS &&
-			 !(gfp & __GFP_ACCOUNT);
+	bool cacheable;
 	struct kc_segment *seg = NULL;
+
+	if (ch->account)
+		gfp |= __GFP_ACCOUNT;
+	cacheable = !IS_ENABLED(CONFIG_KASAN) &&
+		    ch->seg_size == KC_SEG_CACHE_CELLS &&
+		    !(gfp & __GFP_ACCOUNT);
 
 	if (cacheable) {
 		seg = kc_seg_cache_get();
@@ -1027,7 +1034,7 @@ static void kc_waiter_cancel_cell(struct kcoro_chan *ch, struct kc_waiter *w)
 
 static void kc_complete_close_or_cancel(struct kcoro_chan *ch);
 static noinline bool kc_is_closed_slow(struct kcoro_chan *ch, u64 word,
-				       bool for_receive);
+				       bool for_receive, bool canceller);
 
 static __always_inline bool kc_is_closed(struct kcoro_chan *ch, u64 word,
 					 bool for_receive);
@@ -1693,15 +1700,54 @@ done:
 	kc_resume_closed(list);
 }
 
+/*
+ * Cells a removal walks between two breaks of its atomic section.  The
+ * number of buffered elements is the user's to choose (an unlimited
+ * channel with millions of messages), so no atomic section may walk them
+ * all: see kc_remove_unprocessed_elements().
+ */
+#define KC_REMOVE_BATCH		256
+
+/*
+ * removeUnprocessedElements(): a cancel hands every element still in the
+ * channel to the undelivered hook and fails every suspended sender, from
+ * the last segment back to where the receivers are.
+ *
+ * The walk is bounded.  @all is true only for the caller that cancelled
+ * the channel (kc_close_or_cancel(), which holds no segment pointer of its
+ * own): every KC_REMOVE_BATCH cells it resumes the waiters found so far,
+ * leaves the atomic section (an RCU read-side section: segments may be
+ * freed meanwhile), reschedules if it may, and starts again from the last
+ * segment.  That costs little: every segment behind it whose cells it
+ * closed and cleaned has been unlinked (only the last segment and those
+ * the heads point at stay, and their cells are skipped as closed).  Other
+ * operations that find the channel cancelled help (as Kotlin's do) with
+ * at most one batch and leave the rest to the canceller, which always
+ * walks to the end: each cell is taken by one CAS, so nothing is handed
+ * over twice or missed.
+ */
 static void kc_remove_unprocessed_elements(struct kcoro_chan *ch,
-					   struct kc_segment *seg)
+					   struct kc_segment *seg, bool all)
 {
 	struct kc_waiter *list = NULL, *w;
+	unsigned int walked = 0;
 	unsigned long st;
 	int i;
 
 	for (; seg; seg = READ_ONCE(seg->prev)) {
-		for (i = ch->seg_size - 1; i >= 0; i--) {
+		if (walked >= KC_REMOVE_BATCH) {
+			if (!all)
+				goto done;
+			kc_resume_closed(list);
+			list = NULL;
+			walked = 0;
+			kc_op_end();
+			if (preemptible())
+				cond_resched();
+			kc_op_begin();
+			seg = kc_close_linked_list(ch);
+		}
+		for (i = ch->seg_size - 1; i >= 0; i--, walked++) {
 			u64 global = kc_global(seg, i);
 
 			for (;;) {
@@ -1757,8 +1803,9 @@ static struct kc_segment *kc_complete_close(struct kcoro_chan *ch, u64 senders)
 	return last;
 }
 
+/* @canceller: the caller of kc_close_or_cancel(), see the removal above. */
 static noinline bool kc_is_closed_slow(struct kcoro_chan *ch, u64 word,
-				       bool for_receive)
+				       bool for_receive, bool canceller)
 {
 	struct kc_segment *last;
 
@@ -1768,7 +1815,7 @@ static noinline bool kc_is_closed_slow(struct kcoro_chan *ch, u64 word,
 		return for_receive ? !kc_has_elements(ch) : true;
 	case KC_CLOSE_CANCELLED:
 		last = kc_complete_close(ch, word & KC_SENDERS_MASK);
-		kc_remove_unprocessed_elements(ch, last);
+		kc_remove_unprocessed_elements(ch, last, canceller);
 		return true;
 	default:
 		return false;
@@ -1781,12 +1828,16 @@ static __always_inline bool kc_is_closed(struct kcoro_chan *ch, u64 word,
 {
 	if (likely(kc_close_status(word) < KC_CLOSE_CLOSED))
 		return false;
-	return kc_is_closed_slow(ch, word, for_receive);
+	return kc_is_closed_slow(ch, word, for_receive, false);
 }
 
+/* The closer or canceller finishes what it started, to the end. */
 static void kc_complete_close_or_cancel(struct kcoro_chan *ch)
 {
-	kc_is_closed(ch, atomic64_read(&ch->senders), false);
+	u64 word = atomic64_read(&ch->senders);
+
+	if (kc_close_status(word) >= KC_CLOSE_CLOSED)
+		kc_is_closed_slow(ch, word, false, true);
 }
 
 static void kc_set_close_status(struct kcoro_chan *ch, int from_mask, int to)
@@ -2077,8 +2128,11 @@ EXPORT_SYMBOL_GPL(kcoro_chan_send_timeout);
  * @elem: the element
  *
  * A failed try-send leaves @elem with the caller: the undelivered hook is
- * not called.  Drop policies apply as for kcoro_chan_send(), except that a
- * drop-latest channel drops @elem silently.
+ * not called.  Drop policies apply as for kcoro_chan_send(): on a full
+ * drop-latest channel the send succeeds and @elem goes to the undelivered
+ * hook (Kotlin's trySend drops it without the hook; in C nobody would
+ * free it), so every element either is received or reaches the hook,
+ * exactly once.
  *
  * Return: 0, -EAGAIN if the send would have to wait, -EPIPE if the channel
  * is closed or cancelled, -ENOMEM.
@@ -2115,7 +2169,11 @@ static int kc_try_send(struct kcoro_chan *ch, void *elem, bool nowait)
 	if (!ch->drop_oldest &&
 	    kc_should_send_suspend(ch, atomic64_read_acquire(&ch->senders))) {
 		kc_op_end();
-		return ch->drop_latest ? 0 : -EAGAIN;
+		if (!ch->drop_latest)
+			return -EAGAIN;
+		/* Dropped: the hook owns it (see kcoro_chan_try_send()). */
+		kc_undelivered(ch, elem);
+		return 0;
 	}
 	ret = kc_send_impl(ch, elem, ch->drop_oldest ? KC_BUFFERED :
 			   KC_INTERRUPTED_SEND, &seg, &i);
@@ -2133,7 +2191,10 @@ static int kc_try_send(struct kcoro_chan *ch, void *elem, bool nowait)
 	case KC_SENT:
 		return 0;
 	case KC_SUSPENDED:
-		return ch->drop_latest ? 0 : -EAGAIN;
+		if (!ch->drop_latest)
+			return -EAGAIN;
+		kc_undelivered(ch, elem);
+		return 0;
 	case KC_CLOSED:
 		return -EPIPE;
 	default:
@@ -2864,7 +2925,7 @@ struct kcoro_chan *kcoro_chan_create(const struct kcoro_chan_attr *attr)
 		attr = &defaults;
 	cap = attr->capacity;
 	seg_size = attr->segment_size ?: READ_ONCE(chan_segment_size);
-	if (attr->flags || cap < KCORO_CHAN_CONFLATED ||
+	if ((attr->flags & ~KCORO_CHAN_ACCOUNT) || cap < KCORO_CHAN_CONFLATED ||
 	    (unsigned int)attr->overflow > KCORO_CHAN_DROP_LATEST ||
 	    (cap == KCORO_CHAN_CONFLATED && attr->overflow == KCORO_CHAN_DROP_LATEST) ||
 	    !seg_size || seg_size > KC_SEG_SIZE_MAX)
@@ -2874,6 +2935,7 @@ struct kcoro_chan *kcoro_chan_create(const struct kcoro_chan_attr *attr)
 	if (!ch)
 		return ERR_PTR(-ENOMEM);
 	ch->seg_size = seg_size;
+	ch->account = attr->flags & KCORO_CHAN_ACCOUNT;
 	ch->undelivered = attr->undelivered;
 	ch->undelivered_ctx = attr->undelivered_ctx;
 	ch->release = attr->release;

@@ -20,6 +20,13 @@
 
 static struct kmem_cache *kcoro_cachep;
 static atomic64_t kcoro_next_id;
+/*
+ * kcoro's own coroutines (the /dev/kcoro services) hold no reference on
+ * the module (they would keep it loaded for good): module exit waits for
+ * them instead, once nothing can start new ones.
+ */
+static atomic_t kcoro_own_live = ATOMIC_INIT(0);
+static DECLARE_WAIT_QUEUE_HEAD(kcoro_own_wq);
 static DEFINE_PER_CPU(u64, kcoro_nr_spawned);
 DEFINE_PER_CPU(long, kcoro_nr_live);
 
@@ -88,11 +95,14 @@ struct kcoro_pcpu_objs {
 
 static DEFINE_PER_CPU(struct kcoro_pcpu_objs, kcoro_pcpu_objs);
 
-static struct kcoro *kcoro_obj_alloc(void)
+static struct kcoro *kcoro_obj_alloc(bool account)
 {
 	struct kcoro_pcpu_objs *pc;
 	struct kcoro *co = NULL;
 
+	/* Charged: fresh from the slab, and freed there (kcoro_obj_free()). */
+	if (account)
+		return kmem_cache_zalloc(kcoro_cachep, GFP_KERNEL_ACCOUNT);
 	pc = get_cpu_ptr(&kcoro_pcpu_objs);
 	if (pc->nr)
 		co = pc->obj[--pc->nr];
@@ -108,7 +118,7 @@ static void kcoro_obj_free(struct kcoro *co)
 {
 	struct kcoro_pcpu_objs *pc;
 
-	if (in_task()) {
+	if (in_task() && !test_bit(KCORO_FLAG_ACCOUNT, &co->flags)) {
 		pc = get_cpu_ptr(&kcoro_pcpu_objs);
 		if (pc->nr < KCORO_PCPU_OBJS) {
 			pc->obj[pc->nr++] = co;
@@ -190,13 +200,15 @@ struct kcoro *__kcoro_spawn(kcoro_fn_t fn, void *arg,
 			    struct module *owner)
 {
 	int cpu = KCORO_CPU_ANY;
-	bool pinned = false;
+	bool pinned = false, account = false;
 	struct kcoro *co;
 
 	might_sleep();
 	if (attr) {
-		if (attr->flags || attr->stack_size > THREAD_SIZE)
+		if ((attr->flags & ~KCORO_SPAWN_ACCOUNT) ||
+		    attr->stack_size > THREAD_SIZE)
 			return ERR_PTR(-EINVAL);
+		account = attr->flags & KCORO_SPAWN_ACCOUNT;
 		cpu = attr->cpu;
 		pinned = cpu != KCORO_CPU_ANY;
 		if (cpu != KCORO_CPU_ANY &&
@@ -206,14 +218,18 @@ struct kcoro *__kcoro_spawn(kcoro_fn_t fn, void *arg,
 	cpu = kcoro_pick_cpu(cpu);
 	if (cpu < 0)
 		return ERR_PTR(cpu);
-	/* kcoro's own coroutines are drained by its exit instead. */
-	if (owner != THIS_MODULE && !try_module_get(owner))
+	/* kcoro's own coroutines are waited for by its exit instead. */
+	if (owner == THIS_MODULE)
+		atomic_inc(&kcoro_own_live);
+	else if (!try_module_get(owner))
 		return ERR_PTR(-ENOENT);
 
-	co = kcoro_obj_alloc();
+	co = kcoro_obj_alloc(account);
 	if (!co)
 		goto err_module;
-	co->ctx.stack = kcoro_stack_alloc();
+	if (account)
+		__set_bit(KCORO_FLAG_ACCOUNT, &co->flags);
+	co->ctx.stack = kcoro_stack_alloc(account);
 	if (!co->ctx.stack)
 		goto err_free;
 	co->ctx.sp = kcoro_arch_init_stack(co->ctx.stack, co);
@@ -241,6 +257,8 @@ err_free:
 err_module:
 	if (owner != THIS_MODULE)
 		module_put(owner);
+	else if (atomic_dec_and_test(&kcoro_own_live))
+		wake_up(&kcoro_own_wq);
 	return ERR_PTR(-ENOMEM);
 }
 EXPORT_SYMBOL_GPL(__kcoro_spawn);
@@ -384,7 +402,11 @@ void kcoro_finish_early(struct kcoro *co, int cpu)
 		if (ref)
 			kcoro_put(joiner);
 	}
-	/* wq_has_sleeper() orders DEAD before looking at the queue. */
+	/*
+	 * wq_has_sleeper() orders DEAD before looking at the queue: pairs
+	 * with kcoro_prepare_wait()'s smp_mb() (P8 in
+	 * Documentation/kcoro/scheduler.rst).
+	 */
 	if (wq_has_sleeper(&co->join_wq))
 		wake_up_all(&co->join_wq);
 }
@@ -396,10 +418,13 @@ void kcoro_finish_early(struct kcoro *co, int cpu)
  */
 void kcoro_finish(struct kcoro *co)
 {
-	kcoro_stack_free(co->ctx.stack, co->stack_dirty);
+	kcoro_stack_free(co->ctx.stack, co->stack_dirty,
+			 test_bit(KCORO_FLAG_ACCOUNT, &co->flags));
 	co->ctx.stack = NULL;
 	if (co->owner != THIS_MODULE)
 		module_put(co->owner);
+	else if (atomic_dec_and_test(&kcoro_own_live))
+		wake_up(&kcoro_own_wq);
 	kcoro_put(co);
 }
 
@@ -484,6 +509,7 @@ long kcoro_join(struct kcoro *co)
 	 * the others (and a joiner that comes while the finish is under way)
 	 * wait on the join queue, which the finish wakes after DEAD.
 	 */
+	/* Pairs with the xchg in kcoro_finish_early() (P8). */
 	if (!cmpxchg(&co->joiner, NULL, self)) {
 		while (!kcoro_done(co))
 			kcoro_park();
@@ -557,6 +583,12 @@ static void __exit kcoro_exit_module(void)
 	long live;
 
 	kcoro_dev_exit();
+	/*
+	 * No file is open (each pins the module), so no service can start:
+	 * the ones still draining their closed request channels finish in
+	 * bounded time.  Wait for them before the schedulers go.
+	 */
+	wait_event(kcoro_own_wq, !atomic_read(&kcoro_own_live));
 	kcoro_debug_exit();
 	kcoro_sched_exit();
 	kcoro_stack_cache_drain();

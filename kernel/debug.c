@@ -103,31 +103,114 @@ static void kcoro_show_stack(struct seq_file *m, unsigned long sp, void *stack)
 	}
 }
 
-static int kcoro_coroutines_show(struct seq_file *m, void *v)
+/*
+ * "coroutines" walks a list that may hold any number of coroutines, under
+ * a lock that disables interrupts (coroutines are freed from any context).
+ * So the lock is held only for one seq_file buffer's worth of lines at a
+ * time (start() to stop()), and a cursor on the list remembers where the
+ * walk is in between: a zeroed struct kcoro per open file, whose id 0 no
+ * coroutine has (ids start at 1), so walks skip each other's cursors.
+ */
+static struct kcoro *kcoro_dbg_after(struct kcoro *cursor)
 {
-	struct kcoro *co;
+	struct kcoro *co = cursor;
+
+	list_for_each_entry_continue(co, &kcoro_all, all_node)
+		if (co->id)
+			return co;
+	return NULL;
+}
+
+static void *kcoro_dbg_start(struct seq_file *m, loff_t *pos)
+	__acquires(&kcoro_all_lock)
+{
+	struct kcoro *cursor = m->private;
+
+	spin_lock_irq(&kcoro_all_lock);
+	if (!*pos) {
+		list_move(&cursor->all_node, &kcoro_all);
+		return SEQ_START_TOKEN;
+	}
+	return kcoro_dbg_after(cursor);
+}
+
+static void *kcoro_dbg_next(struct seq_file *m, void *v, loff_t *pos)
+{
+	struct kcoro *cursor = m->private;
+
+	++*pos;
+	if (v != SEQ_START_TOKEN)
+		list_move(&cursor->all_node, &((struct kcoro *)v)->all_node);
+	return kcoro_dbg_after(cursor);
+}
+
+static void kcoro_dbg_stop(struct seq_file *m, void *v)
+	__releases(&kcoro_all_lock)
+{
+	spin_unlock_irq(&kcoro_all_lock);
+}
+
+static int kcoro_dbg_show(struct seq_file *m, void *v)
+{
+	struct kcoro *co = v;
 	int st;
 
-	seq_puts(m, "id\tstate\tcpu\tfunction\twaiting in\n");
-	spin_lock_irq(&kcoro_all_lock);
-	list_for_each_entry(co, &kcoro_all, all_node) {
-		st = atomic_read(&co->state);
-		seq_printf(m, "%llu\t%s%s\t%d\t%ps\t", co->id,
-			   kcoro_state_names[st],
-			   test_bit(KCORO_FLAG_CANCELLED, &co->flags) ?
-			   ",cancelled" : "", READ_ONCE(co->cpu), co->fn);
-		if (st == KCORO_PARKED || st == KCORO_RUNNABLE)
-			seq_printf(m, "%ps\n", READ_ONCE(co->waiting));
-		else
-			seq_puts(m, "-\n");
-		if (st == KCORO_PARKED)
-			kcoro_show_stack(m, READ_ONCE(co->ctx.sp),
-					 READ_ONCE(co->ctx.stack));
+	if (v == SEQ_START_TOKEN) {
+		seq_puts(m, "id\tstate\tcpu\tfunction\twaiting in\n");
+		return 0;
 	}
+	st = atomic_read(&co->state);
+	seq_printf(m, "%llu\t%s%s\t%d\t%ps\t", co->id,
+		   kcoro_state_names[st],
+		   test_bit(KCORO_FLAG_CANCELLED, &co->flags) ?
+		   ",cancelled" : "", READ_ONCE(co->cpu), co->fn);
+	if (st == KCORO_PARKED || st == KCORO_RUNNABLE)
+		seq_printf(m, "%ps\n", READ_ONCE(co->waiting));
+	else
+		seq_puts(m, "-\n");
+	if (st == KCORO_PARKED)
+		kcoro_show_stack(m, READ_ONCE(co->ctx.sp),
+				 READ_ONCE(co->ctx.stack));
+	return 0;
+}
+
+static const struct seq_operations kcoro_coroutines_sops = {
+	.start = kcoro_dbg_start,
+	.next = kcoro_dbg_next,
+	.stop = kcoro_dbg_stop,
+	.show = kcoro_dbg_show,
+};
+
+static int kcoro_coroutines_open(struct inode *inode, struct file *file)
+{
+	struct kcoro *cursor = __seq_open_private(file, &kcoro_coroutines_sops,
+						  sizeof(*cursor));
+
+	if (!cursor)
+		return -ENOMEM;
+	spin_lock_irq(&kcoro_all_lock);
+	list_add(&cursor->all_node, &kcoro_all);
 	spin_unlock_irq(&kcoro_all_lock);
 	return 0;
 }
-DEFINE_SHOW_ATTRIBUTE(kcoro_coroutines);
+
+static int kcoro_coroutines_release(struct inode *inode, struct file *file)
+{
+	struct kcoro *cursor = ((struct seq_file *)file->private_data)->private;
+
+	spin_lock_irq(&kcoro_all_lock);
+	list_del(&cursor->all_node);
+	spin_unlock_irq(&kcoro_all_lock);
+	return seq_release_private(inode, file);
+}
+
+static const struct file_operations kcoro_coroutines_fops = {
+	.owner = THIS_MODULE,
+	.open = kcoro_coroutines_open,
+	.read = seq_read,
+	.llseek = seq_lseek,
+	.release = kcoro_coroutines_release,
+};
 
 static int kcoro_stats_show(struct seq_file *m, void *v)
 {

@@ -5,9 +5,11 @@
  * A channel created through /dev/kcoro is an ordinary kcoro channel whose
  * elements are struct kcoro_mbuf messages, wrapped in an anon-inode file.
  * The file holds one channel reference; kernel code reaches the same
- * channel with kcoro_chan_fdget().  Messages are charged to the memory
- * cgroup of the task that allocates them (__GFP_ACCOUNT) and, for the
- * per-user limit, to the user that created the channel.
+ * channel with kcoro_chan_fdget().  Everything a user makes kcoro
+ * allocate is charged to the memory cgroup of the task that allocates it
+ * (__GFP_ACCOUNT: messages, channels, segments, service coroutines and
+ * their stacks) and counted by a per-user limit of the user that created
+ * the channel or service (see "Limits and accounting" in uapi.rst).
  *
  * See include/uapi/linux/kcoro.h and Documentation/kcoro/uapi.rst.
  */
@@ -53,7 +55,24 @@ MODULE_PARM_DESC(max_user_channels, "channels one user may have alive");
 static unsigned long max_user_bytes = 64UL << 20;
 module_param(max_user_bytes, ulong, 0644);
 MODULE_PARM_DESC(max_user_bytes,
-		 "bytes of messages in flight on the channels of one user");
+		 "bytes of messages in flight on the channels of one user (a message costs its length plus KCORO_MSG_OVERHEAD)");
+
+static unsigned int max_user_coroutines = 4096;
+module_param(max_user_coroutines, uint, 0644);
+MODULE_PARM_DESC(max_user_coroutines,
+		 "service coroutines one user may have alive (default 4096)");
+
+/*
+ * What a message costs against max_user_bytes: its payload plus
+ * KCORO_MSG_OVERHEAD, which covers the message header and the segment cell
+ * it occupies while queued (the memory cgroup is charged the real sizes),
+ * so that a flood of empty messages runs into the limit too.
+ */
+static size_t kc_mbuf_cost(size_t len)
+{
+	BUILD_BUG_ON(sizeof(struct kcoro_mbuf) + 2 * sizeof(void *) > KCORO_MSG_OVERHEAD);
+	return KCORO_MSG_COST(len);
+}
 
 /**
  * struct kc_user - per-user accounting
@@ -61,13 +80,16 @@ MODULE_PARM_DESC(max_user_bytes,
  * @uid: the real uid of the creator of the channels
  * @ref: one per channel and per message in flight
  * @channels: channels alive
- * @bytes: bytes of messages allocated and not yet freed
+ * @coroutines: service coroutines alive
+ * @bytes: what the messages allocated and not yet freed cost
+ *	(kc_mbuf_cost())
  */
 struct kc_user {
 	struct hlist_node node;
 	kuid_t uid;
 	refcount_t ref;
 	atomic_t channels;
+	atomic_t coroutines;
 	atomic_long_t bytes;
 };
 
@@ -153,16 +175,18 @@ static struct kcoro_mbuf *kc_mbuf_new(struct kc_uchan *uc, size_t len)
 {
 	struct kc_user *u = uc->user;
 	struct kcoro_mbuf *m;
+	size_t cost;
 
 	if (len > uc->max_msg)
 		return ERR_PTR(-EMSGSIZE);
-	if (atomic_long_add_return(len, &u->bytes) > READ_ONCE(max_user_bytes)) {
-		atomic_long_sub(len, &u->bytes);
+	cost = kc_mbuf_cost(len);
+	if (atomic_long_add_return(cost, &u->bytes) > READ_ONCE(max_user_bytes)) {
+		atomic_long_sub(cost, &u->bytes);
 		return ERR_PTR(-ENOSPC);
 	}
 	m = kmalloc(struct_size(m, data, len), GFP_KERNEL_ACCOUNT | __GFP_NOWARN);
 	if (!m) {
-		atomic_long_sub(len, &u->bytes);
+		atomic_long_sub(cost, &u->bytes);
 		return ERR_PTR(-ENOMEM);
 	}
 	refcount_inc(&u->ref);
@@ -185,7 +209,7 @@ void kcoro_mbuf_free(struct kcoro_mbuf *m)
 	if (!m)
 		return;
 	u = m->user;
-	atomic_long_sub(m->len, &u->bytes);
+	atomic_long_sub(kc_mbuf_cost(m->len), &u->bytes);
 	kfree(m);
 	kc_user_put(u);
 }
@@ -268,6 +292,7 @@ static struct kc_uchan *kc_uchan_create(s64 capacity, u32 overflow,
 		.overflow = overflow,
 		.undelivered = kc_uchan_undelivered,
 		.release = kc_uchan_release,
+		.flags = KCORO_CHAN_ACCOUNT,
 	};
 	struct kcoro_chan *ch;
 	struct kc_uchan *uc;
@@ -361,9 +386,14 @@ static int kc_ioc_chan_create(void __user *uarg)
 		dead = kcoro_chan_fdget(arg.dead_letter_fd);
 		if (IS_ERR(dead))
 			return PTR_ERR(dead);
-		/* No chains: a discard never waits on a second channel. */
+		/*
+		 * No chains: a discard never waits on a second channel.  And
+		 * the dead-letter channel must be able to hold every message
+		 * of this one: its own max_msg_size holds for what it holds.
+		 */
 		duc = kc_uchan_of(dead);
-		if (duc->dead || duc->overflow == KCORO_OVERFLOW_DROP_LATEST) {
+		if (duc->dead || duc->overflow == KCORO_OVERFLOW_DROP_LATEST ||
+		    duc->max_msg < (arg.max_msg_size ?: KC_MSG_SIZE_DEFAULT)) {
 			kcoro_chan_put(dead);
 			return -EINVAL;
 		}
@@ -473,29 +503,25 @@ static int kc_send_mbuf(struct kc_uchan *uc, struct kcoro_mbuf *m,
 {
 	int ret;
 
-	/*
-	 * Sends on unlimited channels and with drop policies never wait; a
-	 * dropped message must go to the undelivered hook, which only the
-	 * blocking send calls.
-	 */
-	if ((w->nonblock || kc_wait_expired(w)) &&
-	    uc->overflow == KCORO_OVERFLOW_SUSPEND &&
-	    uc->capacity != KCORO_CAP_UNLIMITED &&
-	    uc->capacity != KCORO_CAP_CONFLATED) {
+	if (w->nonblock) {
+		/*
+		 * Every kind of channel: a message dropped by an overflow
+		 * policy goes to the undelivered hook inside the try-send;
+		 * one that could not be sent (EAGAIN, EPIPE) stays ours, as
+		 * Kotlin's trySend keeps its element: it was not sent.
+		 */
 		ret = kcoro_chan_try_send(uc->ch, m);
-		if (ret) {
-			/* A failed try-send leaves the message with us. */
+		if (ret)
 			kcoro_mbuf_free(m);
-			if (ret == -EAGAIN && !w->nonblock)
-				ret = -ETIMEDOUT;
-		}
 	} else {
-		ret = kc_chan_send_keep(uc->ch, m, w->deadline);
 		/*
 		 * Kotlin's rule: a send that fails because the channel is
-		 * closed hands its element over.  One interrupted by a signal
-		 * or a timeout did not happen: the caller still has it.
+		 * closed hands its element over, whatever its deadline (one
+		 * already past included: the outcome must not depend on the
+		 * clock).  One interrupted by a signal or a timeout did not
+		 * happen: the caller still has it.
 		 */
+		ret = kc_chan_send_keep(uc->ch, m, w->deadline);
 		if (ret == -EPIPE)
 			kc_uchan_discard(uc, m);
 		else if (ret)
@@ -698,12 +724,14 @@ static long kc_ioc_batch(struct file *file, struct kc_uchan *uc,
  * @op: KCORO_SERVICE_*
  * @workers: coroutines still running; the last one closes @rep and frees
  *	the service
+ * @user: whose max_user_coroutines the workers count against (a reference)
  */
 struct kc_service {
 	struct kc_uchan *req;
 	struct kc_uchan *rep;
 	u32 op;
 	atomic_t workers;
+	struct kc_user *user;
 };
 
 /* CRC-32C (Castagnoli), reflected, no final xor: as crc32c(seed, ...). */
@@ -726,6 +754,7 @@ static void kc_service_put(struct kc_service *svc)
 		kcoro_chan_close(svc->rep->ch);
 		kcoro_chan_put(svc->req->ch);
 		kcoro_chan_put(svc->rep->ch);
+		kc_user_put(svc->user);
 		kfree(svc);
 	}
 }
@@ -771,13 +800,16 @@ static long kc_service_fn(void *arg)
 		atomic64_inc(&svc->rep->sent);
 		n++;
 	}
+	atomic_dec(&svc->user->coroutines);
 	kc_service_put(svc);
 	return n;
 }
 
 static int kc_ioc_service_create(struct kcoro_service_create __user *uarg)
 {
-	struct kcoro_attr cattr = { .cpu = KCORO_CPU_ANY };
+	/* The workers' objects and stacks are charged to the caller. */
+	struct kcoro_attr cattr = { .cpu = KCORO_CPU_ANY,
+				    .flags = KCORO_SPAWN_ACCOUNT };
 	struct kcoro_service_create arg;
 	struct file *req_file, *rep_file;
 	struct kc_service *svc;
@@ -840,6 +872,20 @@ static int kc_ioc_service_create(struct kcoro_service_create __user *uarg)
 		goto err_files;
 	}
 
+	/*
+	 * Every worker counts against its creator's max_user_coroutines (the
+	 * user of the request channel) until it returns.
+	 */
+	svc->user = svc->req->user;
+	refcount_inc(&svc->user->ref);
+	if (atomic_add_return(arg.workers, &svc->user->coroutines) >
+	    READ_ONCE(max_user_coroutines)) {
+		atomic_sub(arg.workers, &svc->user->coroutines);
+		kc_user_put(svc->user);
+		ret = -EAGAIN;
+		goto err_files;
+	}
+
 	/* The service's own references, dropped by the last of its users. */
 	kcoro_chan_get(svc->req->ch);
 	kcoro_chan_get(svc->rep->ch);
@@ -854,6 +900,8 @@ static int kc_ioc_service_create(struct kcoro_service_create __user *uarg)
 		}
 		kcoro_put(co);
 	}
+	/* The workers that could not be spawned do not count. */
+	atomic_sub(arg.workers - i, &svc->user->coroutines);
 	if (!i) {
 		kc_service_put(svc);
 		goto err_files_nosvc;
@@ -1076,6 +1124,12 @@ static ssize_t kc_chan_read(struct file *file, char __user *buf, size_t size,
 	struct kc_wait w;
 	ssize_t ret;
 
+	/*
+	 * A read of nothing does nothing (POSIX: "no other results"), so it
+	 * cannot lose a message; it returns 0 like any zero-byte read.
+	 */
+	if (!size)
+		return 0;
 	kc_wait_parse(file, 0, 0, &w);
 	ret = kc_recv_user(uc, buf, size, &w);
 	if (ret == -EPIPE)

@@ -71,6 +71,7 @@ enum {
 enum {
 	KCORO_FLAG_CANCELLED,
 	KCORO_FLAG_PINNED,	/* spawned on a given CPU: never stolen */
+	KCORO_FLAG_ACCOUNT,	/* memory charged to a memcg: no caches */
 };
 
 struct kcoro_rq;
@@ -315,7 +316,7 @@ void kcoro_entry_tramp(void);
 /* arch/<arch>/stack.c */
 unsigned long kcoro_arch_init_stack(void *stack, struct kcoro *co);
 unsigned long kcoro_arch_set_canary(unsigned long canary);
-void *kcoro_arch_stack_alloc(void);	/* zeroed, THREAD_SIZE */
+void *kcoro_arch_stack_alloc(gfp_t gfp);	/* zeroed, THREAD_SIZE */
 void kcoro_arch_stack_free(void *stack);
 
 /* core.c */
@@ -457,8 +458,8 @@ void kcoro_debug_init(void);
 void kcoro_debug_exit(void);
 
 /* stack.c */
-void *kcoro_stack_alloc(void);
-void kcoro_stack_free(void *stack, bool dirty);
+void *kcoro_stack_alloc(bool account);
+void kcoro_stack_free(void *stack, bool dirty, bool account);
 void kcoro_stack_cache_drain(void);
 long kcoro_stack_count(void);
 long kcoro_stack_cached(void);

@@ -52,12 +52,24 @@ struct kcoro_pcpu_stacks {
 
 static DEFINE_PER_CPU(struct kcoro_pcpu_stacks, kcoro_pcpu_stacks);
 
-void *kcoro_stack_alloc(void)
+void *kcoro_stack_alloc(bool account)
 {
 	struct kcoro_pcpu_stacks *pc;
 	struct kcoro_free_stack *fs;
 	unsigned long *stack = NULL;
 
+	/*
+	 * A charged stack comes fresh from the allocator (a cached one is
+	 * charged to whoever allocated it first) and never goes back to
+	 * the caches, so its charge goes with it.
+	 */
+	if (account) {
+		stack = kcoro_arch_stack_alloc(GFP_KERNEL_ACCOUNT);
+		if (!stack)
+			return NULL;
+		atomic_long_inc(&nr_stacks);
+		goto init;
+	}
 	pc = get_cpu_ptr(&kcoro_pcpu_stacks);
 	if (pc->nr)
 		stack = pc->stack[--pc->nr];
@@ -78,7 +90,7 @@ void *kcoro_stack_alloc(void)
 		stack = (unsigned long *)fs;
 	} else {
 		/* Zeroed once: the pt_regs area at the top stays zero. */
-		stack = kcoro_arch_stack_alloc();
+		stack = kcoro_arch_stack_alloc(GFP_KERNEL);
 		if (!stack)
 			return NULL;
 		atomic_long_inc(&nr_stacks);
@@ -89,13 +101,13 @@ init:
 	return stack;
 }
 
-void kcoro_stack_free(void *stack, bool dirty)
+void kcoro_stack_free(void *stack, bool dirty, bool account)
 {
 	struct kcoro_free_stack *fs = stack;
 	struct kcoro_pcpu_stacks *pc;
 	bool cached = false;
 
-	if (dirty && IS_ENABLED(CONFIG_KASAN))
+	if (account || (dirty && IS_ENABLED(CONFIG_KASAN)))
 		goto free;
 	pc = get_cpu_ptr(&kcoro_pcpu_stacks);
 	if (pc->nr < KCORO_PCPU_STACKS) {

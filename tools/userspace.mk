@@ -26,7 +26,7 @@ LIBKCORO_DEPS	:= $(LIBKCORO_DIR)/kcoro.h $(TOP)/include/uapi/linux/kcoro.h
 SELFTESTS	:= kcoro_dev_test kcoro_chan_test kcoro_select_test \
 		   kcoro_select_proc_test \
 		   kcoro_proc_test kcoro_service_test kcoro_fuzz_test \
-		   kcoro_sched_test
+		   kcoro_sched_test kcoro_limits_test
 SELFTEST_BINS	:= $(foreach t,$(SELFTESTS),$(USER_OUT)/$(t)_64 $(USER_OUT)/$(t)_32)
 DEMO_FILES	:= $(USER_OUT)/kcoro-demo
 

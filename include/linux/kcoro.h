@@ -11,6 +11,7 @@
 #ifndef _LINUX_KCORO_H
 #define _LINUX_KCORO_H
 
+#include <linux/bits.h>
 #include <linux/types.h>
 #include <linux/compiler.h>
 #include <linux/module.h>
@@ -30,6 +31,14 @@ typedef long (*kcoro_fn_t)(void *arg);
 /* Run on any online CPU (the spawning CPU when it has a scheduler). */
 #define KCORO_CPU_ANY		(-1)
 
+/*
+ * kcoro_attr.flags: charge the coroutine's memory (its object and its
+ * stack) to the memory cgroup of the task that spawns it, as for any
+ * allocation made on a user's behalf (__GFP_ACCOUNT).  Such a coroutine
+ * bypasses kcoro's reuse caches, so the charge goes when it finishes.
+ */
+#define KCORO_SPAWN_ACCOUNT	BIT(0)
+
 /**
  * struct kcoro_attr - optional spawn attributes
  * @stack_size: minimum stack size in bytes; 0 selects the default.  Every
@@ -37,7 +46,7 @@ typedef long (*kcoro_fn_t)(void *arg);
  *	stack while the coroutine runs), so larger requests fail with -EINVAL.
  * @cpu: CPU whose scheduler runs the coroutine, or %KCORO_CPU_ANY.  The
  *	coroutine moves only when that CPU goes offline.
- * @flags: must be zero.
+ * @flags: 0 or %KCORO_SPAWN_ACCOUNT; other bits fail with -EINVAL.
  */
 struct kcoro_attr {
 	size_t stack_size;

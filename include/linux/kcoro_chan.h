@@ -16,6 +16,7 @@
 #ifndef _LINUX_KCORO_CHAN_H
 #define _LINUX_KCORO_CHAN_H
 
+#include <linux/bits.h>
 #include <linux/types.h>
 #include <linux/ktime.h>
 #include <linux/poll.h>
@@ -33,8 +34,8 @@ struct kcoro_chan;
  *	channels without dropping)
  * @KCORO_CHAN_DROP_OLDEST: drop the oldest buffered element (it goes to
  *	the undelivered hook) and buffer the new one; never waits
- * @KCORO_CHAN_DROP_LATEST: drop the element being sent (a blocking send
- *	hands it to the undelivered hook, a try-send does not); never waits
+ * @KCORO_CHAN_DROP_LATEST: drop the element being sent (it goes to the
+ *	undelivered hook: send, try-send and select alike); never waits
  */
 enum kcoro_chan_overflow {
 	KCORO_CHAN_SUSPEND,
@@ -72,6 +73,13 @@ typedef void (*kcoro_chan_undelivered_fn)(struct kcoro_chan *ch, void *elem,
  */
 typedef void (*kcoro_chan_release_fn)(struct kcoro_chan *ch, void *ctx);
 
+/*
+ * kcoro_chan_attr.flags: charge every segment (and the channel) to the
+ * memory cgroup of the task whose operation allocates it, as for memory
+ * allocated on a user's behalf.
+ */
+#define KCORO_CHAN_ACCOUNT	BIT(0)
+
 /**
  * struct kcoro_chan_attr - channel parameters
  * @capacity: %KCORO_CHAN_RENDEZVOUS, a buffer size > 0,
@@ -81,7 +89,7 @@ typedef void (*kcoro_chan_release_fn)(struct kcoro_chan *ch, void *ctx);
  * @undelivered: optional undelivered-element hook
  * @undelivered_ctx: passed to @undelivered and @release
  * @release: optional, called once the channel is freed
- * @flags: must be zero
+ * @flags: 0 or %KCORO_CHAN_ACCOUNT
  * @segment_size: cells per segment, 0 for the default (32); a test knob:
  *	Kotlin's stress tests shrink segments to 1 or 2 cells to hit races
  */

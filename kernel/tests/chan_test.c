@@ -1099,8 +1099,9 @@ static void kct_overflow_seq(struct kunit *test, struct kct_hook *h,
  *
  * The sequence send 1, send 2, send 3, try_send 4 never waits.  With
  * capacity 2 the hook sees DROP_OLDEST -> [1, 2] (then 3, 4 are received)
- * and DROP_LATEST -> [3] (4 came from try_send and is dropped silently;
- * 1, 2 are received).  CONFLATED keeps only the newest: hook [1, 2, 3],
+ * and DROP_LATEST -> [3, 4] (a try-send's dropped element goes to the
+ * hook too: nothing is dropped silently; 1, 2 are received).  CONFLATED
+ * keeps only the newest: hook [1, 2, 3],
  * then 4.  A rendezvous capacity with a drop policy is a one-slot buffer,
  * as in Kotlin's factory.  A conflated channel hands an element straight
  * to a waiting receiver, and after close refuses sends (-EPIPE, hook)
@@ -1109,7 +1110,7 @@ static void kct_overflow_seq(struct kunit *test, struct kct_hook *h,
 static void chan_conflated_drop(struct kunit *test)
 {
 	static const unsigned long h123[] = { 1, 2, 3 }, h12[] = { 1, 2 };
-	static const unsigned long h3[] = { 3 }, h23[] = { 2, 3 };
+	static const unsigned long h34[] = { 3, 4 }, h234[] = { 2, 3, 4 };
 	static const unsigned long l4[] = { 4 }, l34[] = { 3, 4 };
 	static const unsigned long l12[] = { 1, 2 }, l1[] = { 1 };
 	static const unsigned long h6[] = { 6 };
@@ -1124,10 +1125,10 @@ static void chan_conflated_drop(struct kunit *test)
 	KUNIT_ASSERT_TRUE(test, op && h);
 
 	kct_overflow_seq(test, h, 2, KCORO_CHAN_DROP_OLDEST, h12, 2, l34, 2);
-	kct_overflow_seq(test, h, 2, KCORO_CHAN_DROP_LATEST, h3, 1, l12, 2);
+	kct_overflow_seq(test, h, 2, KCORO_CHAN_DROP_LATEST, h34, 2, l12, 2);
 	kct_overflow_seq(test, h, KCORO_CHAN_CONFLATED, KCORO_CHAN_SUSPEND, h123, 3, l4, 1);
 	kct_overflow_seq(test, h, KCORO_CHAN_RENDEZVOUS, KCORO_CHAN_DROP_OLDEST, h123, 3, l4, 1);
-	kct_overflow_seq(test, h, KCORO_CHAN_RENDEZVOUS, KCORO_CHAN_DROP_LATEST, h23, 2, l1, 1);
+	kct_overflow_seq(test, h, KCORO_CHAN_RENDEZVOUS, KCORO_CHAN_DROP_LATEST, h234, 3, l1, 1);
 
 	kct_hook_reset(h);
 	ch = kct_chan(KCORO_CHAN_CONFLATED, KCORO_CHAN_SUSPEND, 0, h);
@@ -1776,7 +1777,6 @@ struct kct_stress {
 	atomic_t progress;		/* sends attempted */
 	atomic_t prod_done, cons_done;	/* slots finished */
 	bool stop;
-	bool drop_latest;	/* try_send would drop silently: not used */
 	unsigned int nevents;		/* chaos strikes planned */
 	unsigned int cancels, signals, events, respawns, spawn_fail;
 	struct kct_worker *prod, *cons;
@@ -1885,7 +1885,7 @@ static bool kct_produce(struct kct_worker *w)
 		v = (unsigned long)w->id * s->m + w->seq++;
 		st = KCT_ST_FAILED;
 		r = get_random_u32_below(8);
-		if (r == 0 && !s->drop_latest) {
+		if (r == 0) {
 			ret = kcoro_chan_try_send(s->ch, KCT_E(v));
 			if (ret == -EAGAIN) {
 				w->eagain++;
@@ -2273,7 +2273,6 @@ static void chan_stress(struct kunit *test)
 
 	s = kct_stress_alloc(2 * ncpu + 1, 2 * ncpu + 1, max(stress_m, 1U));
 	KUNIT_ASSERT_NOT_NULL(test, s);
-	s->drop_latest = p->ovf == KCORO_CHAN_DROP_LATEST;
 	s->ch = kct_chan(p->cap, p->ovf, p->seg, &s->hook);
 	if (IS_ERR(s->ch)) {
 		kct_stress_free(s);

@@ -210,7 +210,7 @@ static void kcoro_test_spawn_fails(struct kunit *test,
  * kcoro_test_spawn_validation() - bad attributes are refused, good ones not
  * @test: the test
  *
- * Non-zero flags, a stack bigger than THREAD_SIZE and a CPU number out of
+ * Unknown flags, a stack bigger than THREAD_SIZE and a CPU number out of
  * range fail with -EINVAL (and create nothing); an offline CPU fails with
  * -ENODEV.  NULL attributes, KCORO_CPU_ANY and a THREAD_SIZE stack work.
  * Joining a finished coroutine returns its result at once, as often as
@@ -227,7 +227,7 @@ static void kcoro_test_spawn_validation(struct kunit *test)
 	KUNIT_EXPECT_NULL(test, kcoro_current());
 	kcoro_get_stats(&before);
 
-	attr.flags = 1;
+	attr.flags = KCORO_SPAWN_ACCOUNT << 1;
 	kcoro_test_spawn_fails(test, &attr, -EINVAL);
 	attr.flags = 0x80000000;
 	kcoro_test_spawn_fails(test, &attr, -EINVAL);
@@ -261,10 +261,14 @@ static void kcoro_test_spawn_validation(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, after.spawned, before.spawned);
 	KUNIT_EXPECT_EQ(test, after.live, before.live);
 
-	/* Valid: NULL attributes, KCORO_CPU_ANY, the largest stack size. */
+	/*
+	 * Valid: NULL attributes, KCORO_CPU_ANY, the largest stack size, a
+	 * charged coroutine.
+	 */
 	co = kcoro_spawn(kcoro_test_value_fn, (void *)-12345L, NULL);
 	KUNIT_ASSERT_FALSE_MSG(test, IS_ERR(co), "spawn: %pe", co);
 	attr.stack_size = THREAD_SIZE;
+	attr.flags = KCORO_SPAWN_ACCOUNT;
 	co2 = kcoro_spawn(kcoro_test_value_fn, (void *)LONG_MAX, &attr);
 	if (IS_ERR(co2)) {
 		kcoro_test_finish(test, co);

@@ -33,6 +33,14 @@
 #define KCORO_OVERFLOW_DROP_OLDEST	1	/* drop the oldest buffered message */
 #define KCORO_OVERFLOW_DROP_LATEST	2	/* drop the message being sent */
 
+/*
+ * What a message of len bytes costs against its user's byte limit (the
+ * max_user_bytes module parameter) while it exists: the payload plus a
+ * fixed overhead, so that empty messages are not free.
+ */
+#define KCORO_MSG_OVERHEAD	64
+#define KCORO_MSG_COST(len)	((len) + KCORO_MSG_OVERHEAD)
+
 /* kcoro_chan_create.flags */
 #define KCORO_CHAN_CLOEXEC	(1U << 0)	/* O_CLOEXEC on the new fd */
 #define KCORO_CHAN_NONBLOCK	(1U << 1)	/* O_NONBLOCK on the new file */

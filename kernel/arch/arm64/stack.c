@@ -89,14 +89,14 @@ static_assert(KCORO_STACK_PAGES >= 1);
 
 static u8 kcoro_stack_pad[PAGE_SIZE] __aligned(PAGE_SIZE);
 
-void *kcoro_arch_stack_alloc(void)
+void *kcoro_arch_stack_alloc(gfp_t gfp)
 {
 	struct page *pages[KCORO_STACK_PAGES + 1];
 	void *stack;
 	int i;
 
 	for (i = 0; i < KCORO_STACK_PAGES; i++) {
-		pages[i] = alloc_page(GFP_KERNEL | __GFP_ZERO);
+		pages[i] = alloc_page(gfp | __GFP_ZERO);
 		if (!pages[i])
 			goto fail;
 	}

@@ -67,9 +67,9 @@ unsigned long kcoro_arch_set_canary(unsigned long canary)
  * but nothing depends on it), and vmalloc leaves an unmapped guard page
  * between areas.
  */
-void *kcoro_arch_stack_alloc(void)
+void *kcoro_arch_stack_alloc(gfp_t gfp)
 {
-	return __vmalloc(THREAD_SIZE, GFP_KERNEL | __GFP_ZERO);
+	return __vmalloc(THREAD_SIZE, gfp | __GFP_ZERO);
 }
 
 void kcoro_arch_stack_free(void *stack)

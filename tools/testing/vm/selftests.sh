@@ -8,7 +8,7 @@ insmod kcoro.ko
 [ -c /dev/kcoro ]
 tests="kcoro_dev_test kcoro_chan_test kcoro_select_test kcoro_select_proc_test
 	kcoro_proc_test kcoro_service_test
-	kcoro_fuzz_test kcoro_sched_test"
+	kcoro_fuzz_test kcoro_sched_test kcoro_limits_test"
 
 # 32-bit programs need CONFIG_IA32_EMULATION, which registers
 # /proc/sys/abi/vsyscall32; without it the kernel cannot exec them.
@@ -41,10 +41,17 @@ for f in /sys/devices/system/cpu/cpu*/online; do
 		echo "KCORO-SELFTEST: cannot bring $f back"
 done
 
-# Every file is closed now: kcoro must unload (service coroutines may
-# take a moment to end).
+# Every file is closed now: kcoro must unload, also at once after a busy
+# service lost its last fd (its coroutines still drain the requests;
+# module exit waits for them).
+echo "KCORO-SELFTEST: unload with a busy service"
+if ! KCORO_UNLOAD_BUSY=1 ./kcoro_limits_test_64 -t unload_busy_service; then
+	echo "KCORO-SELFTEST: unload_busy_service FAILED"
+	fail=1
+fi
+# If that failed, unload as before (service coroutines may take a moment).
 tries=0
-until rmmod kcoro 2>/dev/null; do
+while grep -q '^kcoro ' /proc/modules && ! rmmod kcoro 2>/dev/null; do
 	tries=$((tries + 1))
 	if [ $tries -ge 20 ]; then
 		echo "KCORO-SELFTEST: kcoro does not unload"

@@ -981,6 +981,9 @@ TEST_F(chan, read_write)
 	EXPECT_EQ(0, kst_write(ch, "", 0));
 	EXPECT_EQ(3, kst_write(ch, "end", 3));
 	EXPECT_COUNTS(ch, 4, 0, 0, 4);
+	/* a read of nothing takes nothing */
+	EXPECT_EQ(0, kst_read(ch, buf, 0));
+	EXPECT_COUNTS(ch, 4, 0, 0, 4);
 	EXPECT_EQ(5, kst_read(ch, buf, sizeof(buf)));
 	EXPECT_EQ(0, memcmp(buf, "hello", 5));
 	/* a short read truncates, and the rest of that message is lost */

@@ -396,11 +396,11 @@ static void check_limits(struct __test_metadata *_metadata, int devfd)
 	}
 	EXPECT_EQ(-EMFILE, fds[8]);
 	ch = fds[0];
-	EXPECT_EQ(0, kst_param_set("max_user_bytes", 8192));
+	EXPECT_EQ(0, kst_param_set("max_user_bytes", 2 * KCORO_MSG_COST(4096)));
 	EXPECT_EQ(0, kcoro_send(ch, buf, 4096, 0));
 	EXPECT_EQ(0, kcoro_send(ch, buf, 4096, 0))
 		TH_LOG("bytes still charged to root after the loop");
-	EXPECT_EQ(-ENOSPC, kcoro_send(ch, buf, 1, 0));
+	EXPECT_EQ(-ENOSPC, kcoro_send(ch, buf, 0, 0));
 	for (i = 0; i < 9; i++)
 		if (fds[i] >= 0)
 			close(fds[i]);

@@ -578,10 +578,13 @@ static int user_bytes_child(int devfd, int sock)
 	if (kcoro_send(ch, buf, 4096, KCORO_MSG_NONBLOCK) != -ENOSPC ||
 	    kst_write(ch, buf, 4096) != -ENOSPC)
 		return 4;
-	/* up to the limit exactly */
-	if (kcoro_send(ch, buf, 10000 - 8192, 0))
+	/* up to the limit exactly: a message costs KCORO_MSG_COST(len) */
+	if (kcoro_send(ch, buf, 10000 - 2 * KCORO_MSG_COST(4096) -
+		       KCORO_MSG_OVERHEAD, 0))
 		return 5;
-	if (kcoro_send(ch, buf, 1, 0) != -ENOSPC)
+	/* nothing more, not even an empty message */
+	if (kcoro_send(ch, buf, 1, 0) != -ENOSPC ||
+	    kcoro_send(ch, buf, 0, 0) != -ENOSPC)
 		return 6;
 	if (kst_send_fd(sock, ch))
 		return 7;
@@ -621,7 +624,7 @@ TEST_F(proc, user_bytes_limit)
 	}
 	/* root sends on nobody's channel: charged to nobody, who is full */
 	EXPECT_EQ(-ENOSPC, kcoro_send(theirs, buf, 1, 0));
-	EXPECT_EQ(0, kcoro_send(theirs, buf, 0, 0));
+	EXPECT_EQ(-ENOSPC, kcoro_send(theirs, buf, 0, 0));
 	/* root's own channel: root's own budget */
 	ours = kcoro_chan_create(self->devfd, KCORO_CAP_UNLIMITED, 0, 4096, 0);
 	ASSERT_LE(0, ours);

@@ -531,6 +531,56 @@ TEST_F(sel, dead_letters)
 	close(ch);
 }
 
+/*
+ * A send clause on a full drop-latest channel: the select completes that
+ * clause and its message is dropped into the undelivered hook (here the
+ * dead-letter channel), exactly once, as a plain send's would be.  (It
+ * used to be neither buffered nor hooked: leaked.)
+ */
+TEST_F(sel, drop_latest_send_clause)
+{
+	int dead = MKCHAN(KCORO_CAP_UNLIMITED, 0, 0);
+	struct kcoro_sel_clause c[1];
+	struct kcoro_chan_info info;
+	int ch, i, st, n = 200;
+	char buf[64];
+
+	ch = kcoro_chan_create_dead_letter(self->devfd, 1,
+					   KCORO_OVERFLOW_DROP_LATEST, 0, 0,
+					   dead);
+	ASSERT_LE(0, ch);
+	ASSERT_EQ(0, kcoro_send(ch, "first", 5, 0));
+	for (i = 0; i < n; i++) {
+		snprintf(buf, sizeof(buf), "m%d", i);
+		kcoro_sel_send(&c[0], ch, buf, strlen(buf) + 1);
+		/* blocking and non-blocking alike: a drop never waits */
+		EXPECT_EQ(0, kcoro_select(self->devfd, c, 1,
+					  i & 1 ? KCORO_MSG_NONBLOCK : 0, 0,
+					  &st));
+		EXPECT_EQ(0, st);
+	}
+	info = info_of(ch);
+	EXPECT_EQ(n + 1, info.sent);
+	EXPECT_EQ(n, info.undelivered);
+	EXPECT_EQ(n, info.dead_lettered);
+	EXPECT_EQ(0, info.dead_lost);
+	EXPECT_EQ(1, info.buffered);
+	EXPECT_EQ(n, info_of(dead).buffered);
+	/* each dropped message once, in order */
+	for (i = 0; i < n; i++) {
+		char want[64];
+
+		snprintf(want, sizeof(want), "m%d", i);
+		ASSERT_EQ((long)strlen(want) + 1,
+			  kcoro_recv(dead, buf, sizeof(buf), KCORO_MSG_NONBLOCK));
+		EXPECT_STREQ(want, buf);
+	}
+	EXPECT_EQ(-EAGAIN, kcoro_recv(dead, buf, sizeof(buf), KCORO_MSG_NONBLOCK));
+	EXPECT_EQ(5, kcoro_recv(ch, buf, sizeof(buf), 0));
+	close(ch);
+	close(dead);
+}
+
 TEST_F(sel, dead_letters_lost)
 {
 	int dead = MKCHAN(1, 0, 0);
@@ -556,7 +606,8 @@ TEST_F(sel, dead_letter_errors)
 {
 	int dead = MKCHAN(KCORO_CAP_UNLIMITED, 0, 0);
 	int latest = MKCHAN(2, KCORO_OVERFLOW_DROP_LATEST, 0);
-	int closed_fd = 1000, ch;
+	int small = MKCHAN(KCORO_CAP_UNLIMITED, 0, 8);
+	int closed_fd = 1000, ch, fd;
 
 	close(closed_fd);
 	ch = kcoro_chan_create_dead_letter(self->devfd, 1, 0, 0, 0, dead);
@@ -566,6 +617,14 @@ TEST_F(sel, dead_letter_errors)
 							 0, ch));
 	EXPECT_EQ(-EINVAL, kcoro_chan_create_dead_letter(self->devfd, 1, 0, 0,
 							 0, latest));
+	/* it must hold every message of the channel: max_msg_size */
+	EXPECT_EQ(-EINVAL, kcoro_chan_create_dead_letter(self->devfd, 1, 0, 0,
+							 0, small));
+	EXPECT_EQ(-EINVAL, kcoro_chan_create_dead_letter(self->devfd, 1, 0, 9,
+							 0, small));
+	fd = kcoro_chan_create_dead_letter(self->devfd, 1, 0, 8, 0, small);
+	EXPECT_LE(0, fd);
+	close(fd);
 	EXPECT_EQ(-EINVAL, kcoro_chan_create_dead_letter(self->devfd, 1, 0, 0,
 							 0, self->pipefd[0]));
 	EXPECT_EQ(-EINVAL, kcoro_chan_create_dead_letter(self->devfd, 1, 0, 0,
@@ -577,6 +636,7 @@ TEST_F(sel, dead_letter_errors)
 	close(ch);
 	close(dead);
 	close(latest);
+	close(small);
 }
 
 /*
