@@ -531,10 +531,20 @@ static inline bool kc_seg_is_tail(struct kc_segment *seg)
 	return !kc_seg_next(seg);
 }
 
+/*
+ * isRemoved: the count, then next.  Kotlin's volatile reads keep that
+ * order; here the acquire does.  It pairs with the fully ordered RMWs that
+ * change the count (kc_on_slot_cleaned(), kc_seg_dec_pointers()): a
+ * reader that sees the count a head left when it moved on also sees the
+ * next pointer that head had followed (the cmpxchg that appended it is
+ * fully ordered too).  Without it a weakly ordered CPU could see the final
+ * count with a stale next == NULL, take the segment for the tail and pin a
+ * head on a segment being unlinked.
+ */
 static bool kc_seg_is_removed(struct kc_segment *seg)
 {
-	return atomic_read(&seg->cleaned_and_pointers) == seg->ch->seg_size &&
-	       !kc_seg_is_tail(seg);
+	return atomic_read_acquire(&seg->cleaned_and_pointers) ==
+	       seg->ch->seg_size && !kc_seg_is_tail(seg);
 }
 
 /*
@@ -574,16 +584,23 @@ static void kc_on_slot_cleaned(struct kc_segment *seg)
 		kc_seg_remove(seg);
 }
 
+/*
+ * tryIncPointers: the count, then next, ordered as in kc_seg_is_removed()
+ * (the same pairing).  A failed cmpxchg orders nothing, so the value it
+ * returns is followed by smp_rmb() before next is read again.
+ */
 static bool kc_seg_try_inc_pointers(struct kc_segment *seg)
 {
-	int v = atomic_read(&seg->cleaned_and_pointers);
+	int v = atomic_read_acquire(&seg->cleaned_and_pointers);
 
-	do {
+	for (;;) {
 		if (v == seg->ch->seg_size && !kc_seg_is_tail(seg))
 			return false;
-	} while (!atomic_try_cmpxchg(&seg->cleaned_and_pointers, &v,
-				     v + (1 << KC_POINTERS_SHIFT)));
-	return true;
+		if (atomic_try_cmpxchg(&seg->cleaned_and_pointers, &v,
+				       v + (1 << KC_POINTERS_SHIFT)))
+			return true;
+		smp_rmb();	/* the count in v before next, as above */
+	}
 }
 
 static bool kc_seg_dec_pointers(struct kc_segment *seg)
@@ -1578,7 +1595,15 @@ static bool kc_has_elements(struct kcoro_chan *ch)
 	u64 r, s, id;
 
 	for (;;) {
-		seg = READ_ONCE(ch->recv_seg);
+		/*
+		 * hasElements: the segment, then the counter (Kotlin's order).
+		 * Acquire pairs with the fully ordered cmpxchg that moves
+		 * recv_seg forward, which follows the FAA of the receivers
+		 * counter it serves: the counter read here is at least the one
+		 * that segment was reached for, never older.  A stale counter
+		 * with a newer segment made a live segment look removed.
+		 */
+		seg = smp_load_acquire(&ch->recv_seg);
 		r = kc_receivers_counter(ch);
 		s = kc_senders_counter(ch);
 		if (s <= r)

@@ -1019,6 +1019,15 @@ static long kc_ioc_select(struct kcoro_select __user *uarg)
 		flags |= KCORO_SELECT_BIASED;
 	if (w.nonblock)
 		flags |= KCORO_SELECT_DEFAULT;
+	/*
+	 * Where the results go must be writable before a clause is taken,
+	 * so that a bad pointer fails the call with nothing taken.
+	 */
+	ret = -EFAULT;
+	if (kc_user_writable(&uarg->index, sizeof(uarg->index) +
+			     sizeof(uarg->status)) ||
+	    kc_user_writable(u64_to_user_ptr(arg.clauses), n * sizeof(*uc)))
+		goto out;
 	won = kcoro_select(kc, n, flags, w.deadline);
 	if (won < 0) {
 		ret = kc_wait_errno(&w, won);
@@ -1033,20 +1042,30 @@ static long kc_ioc_select(struct kcoro_select __user *uarg)
 	} else if (!kc[won].result) {
 		m = kc[won].elem;
 		atomic64_inc(&ks[won].uc->received);
+		/*
+		 * If the memory went away meanwhile, the message is lost as
+		 * for a receive whose copy faults: counted undelivered.
+		 */
 		if (copy_to_user(u64_to_user_ptr(uc[won].buf), m->data,
-				 min(uc[won].len, m->len))) {
+				 min(uc[won].len, m->len)) ||
+		    put_user(m->len, &((struct kcoro_sel_clause __user *)
+				       u64_to_user_ptr(arg.clauses))[won].len) ||
+		    put_user(won, &uarg->index) || put_user(0, &uarg->status)) {
 			atomic64_dec(&ks[won].uc->received);
 			kc_uchan_discard(ks[won].uc, m);
 			ret = -EFAULT;
 			goto out;
 		}
-		if (put_user(m->len, &((struct kcoro_sel_clause __user *)
-				       u64_to_user_ptr(arg.clauses))[won].len))
-			ret = -EFAULT;
 		kcoro_mbuf_free(m);
+		goto out;
 	}
-	if (ret >= 0 && (put_user(won, &uarg->index) ||
-			 put_user(kc[won].result ? EPIPE : 0, &uarg->status)))
+	/*
+	 * A send that happened stays sent: the return value names the
+	 * clause even if the result fields cannot be written.
+	 */
+	if ((put_user(won, &uarg->index) ||
+	     put_user(kc[won].result ? EPIPE : 0, &uarg->status)) &&
+	    kc[won].result)
 		ret = -EFAULT;
 out:
 	for (i = 0; ks && i < n; i++) {

@@ -604,7 +604,7 @@ static void kct_expect_create_fails(struct kunit *test, long cap,
  * chan_create_validation() - bad attributes are refused, good ones work
  * @test: the test
  *
- * Non-zero flags, a capacity below CONFLATED, CONFLATED with DROP_LATEST
+ * Unknown flags, a capacity below CONFLATED, CONFLATED with DROP_LATEST
  * and an unknown overflow policy fail with -EINVAL and create nothing.
  * NULL attributes give a rendezvous channel.  Every valid capacity and
  * segment size creates one channel; get/put keep it alive until the last
@@ -621,7 +621,7 @@ static void chan_create_validation(struct kunit *test)
 	unsigned int i, j;
 	void *e;
 
-	kct_expect_create_fails(test, 0, KCORO_CHAN_SUSPEND, 1);
+	kct_expect_create_fails(test, 0, KCORO_CHAN_SUSPEND, KCORO_CHAN_ACCOUNT << 1);
 	kct_expect_create_fails(test, 4, KCORO_CHAN_SUSPEND, 0x80000000);
 	kct_expect_create_fails(test, -3, KCORO_CHAN_SUSPEND, 0);
 	kct_expect_create_fails(test, LONG_MIN, KCORO_CHAN_SUSPEND, 0);

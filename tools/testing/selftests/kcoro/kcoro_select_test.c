@@ -581,6 +581,36 @@ TEST_F(sel, drop_latest_send_clause)
 	close(dead);
 }
 
+/*
+ * The result fields are checked before a clause is taken: a select whose
+ * struct is read-only fails with EFAULT and the message stays queued.
+ */
+TEST_F(sel, results_not_writable)
+{
+	int a = MKCHAN(4, 0, 8);
+	long pg = sysconf(_SC_PAGESIZE);
+	struct kcoro_sel_clause c[1];
+	struct kcoro_select *s;
+	char buf[16];
+
+	ASSERT_EQ(0, kcoro_send(a, "x", 1, 0));
+	s = mmap(NULL, pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		 -1, 0);
+	ASSERT_NE(MAP_FAILED, s);
+	kcoro_sel_recv(&c[0], a, buf, sizeof(buf));
+	memset(s, 0, sizeof(*s));
+	s->clauses = (uintptr_t)c;
+	s->count = 1;
+	s->flags = KCORO_MSG_NONBLOCK;
+	ASSERT_EQ(0, mprotect(s, pg, PROT_READ));
+	EXPECT_EQ(-EFAULT, raw_select(self->devfd, s));
+	EXPECT_EQ(1, kcoro_recv(a, buf, sizeof(buf), KCORO_MSG_NONBLOCK));
+	EXPECT_EQ(1, info_of(a).received);
+	EXPECT_EQ(0, info_of(a).undelivered);
+	munmap(s, pg);
+	close(a);
+}
+
 TEST_F(sel, dead_letters_lost)
 {
 	int dead = MKCHAN(1, 0, 0);
