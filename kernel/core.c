@@ -100,9 +100,13 @@ static struct kcoro *kcoro_obj_alloc(bool account)
 	struct kcoro_pcpu_objs *pc;
 	struct kcoro *co = NULL;
 
-	/* Charged: fresh from the slab, and freed there (kcoro_obj_free()). */
+	/*
+	 * Charged: fresh from the slab, and freed there (kcoro_obj_free());
+	 * refused at the cgroup's limit, as the stack is (kcoro_stack_alloc()).
+	 */
 	if (account)
-		return kmem_cache_zalloc(kcoro_cachep, GFP_KERNEL_ACCOUNT);
+		return kmem_cache_zalloc(kcoro_cachep, GFP_KERNEL_ACCOUNT |
+					 __GFP_RETRY_MAYFAIL);
 	pc = get_cpu_ptr(&kcoro_pcpu_objs);
 	if (pc->nr)
 		co = pc->obj[--pc->nr];

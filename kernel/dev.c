@@ -902,7 +902,11 @@ static int kc_ioc_service_create(struct kcoro_service_create __user *uarg)
 	}
 	/* The workers that could not be spawned do not count. */
 	atomic_sub(arg.workers - i, &svc->user->coroutines);
-	if (!i) {
+	/*
+	 * All or nothing: the workers already running end when the files
+	 * go (releasing the request file closes the request channel).
+	 */
+	if (i < arg.workers) {
 		kc_service_put(svc);
 		goto err_files_nosvc;
 	}

@@ -61,10 +61,13 @@ void *kcoro_stack_alloc(bool account)
 	/*
 	 * A charged stack comes fresh from the allocator (a cached one is
 	 * charged to whoever allocated it first) and never goes back to
-	 * the caches, so its charge goes with it.
+	 * the caches, so its charge goes with it.  At the cgroup's limit the
+	 * spawn fails with -ENOMEM instead of waking the cgroup's OOM killer
+	 * (__GFP_RETRY_MAYFAIL): a request for coroutines can be refused.
 	 */
 	if (account) {
-		stack = kcoro_arch_stack_alloc(GFP_KERNEL_ACCOUNT);
+		stack = kcoro_arch_stack_alloc(GFP_KERNEL_ACCOUNT |
+					       __GFP_RETRY_MAYFAIL);
 		if (!stack)
 			return NULL;
 		atomic_long_inc(&nr_stacks);

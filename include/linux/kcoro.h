@@ -34,8 +34,10 @@ typedef long (*kcoro_fn_t)(void *arg);
 /*
  * kcoro_attr.flags: charge the coroutine's memory (its object and its
  * stack) to the memory cgroup of the task that spawns it, as for any
- * allocation made on a user's behalf (__GFP_ACCOUNT).  Such a coroutine
- * bypasses kcoro's reuse caches, so the charge goes when it finishes.
+ * allocation made on a user's behalf (__GFP_ACCOUNT).  At the cgroup's
+ * limit the spawn fails with -ENOMEM rather than invoke the cgroup's OOM
+ * killer.  Such a coroutine bypasses kcoro's reuse caches, so the charge
+ * goes when it finishes.
  */
 #define KCORO_SPAWN_ACCOUNT	BIT(0)
 

@@ -297,7 +297,7 @@ static int run(struct __test_metadata *_metadata, enum work work,
 	       long long *kgrew, long long *oom_kills, const char *name)
 {
 	int up[2], down[2], status = -1;
-	long long k0, ooms0;
+	long long k0, m0, ooms0;
 	char cg[256], c;
 	pid_t pid;
 
@@ -307,7 +307,8 @@ static int run(struct __test_metadata *_metadata, enum work work,
 	if (pipe(up) || pipe(down))
 		return -1;
 	ooms0 = read_num("/proc/vmstat", "oom_kill");
-	k0 = kmem(work == W_SERVICES);
+	k0 = kmem(false);
+	m0 = kmem(true);
 	pid = fork();
 	if (pid < 0)
 		return -1;
@@ -321,7 +322,13 @@ static int run(struct __test_metadata *_metadata, enum work work,
 	/* a child the cgroup OOM-killed never says it is ready */
 	if (read(up[0], &c, 1) == 1) {
 		*charged = cg_num(cg, "memory.current", NULL);
-		*kgrew = kmem(work == W_SERVICES) - k0;
+		*kgrew = kmem(false) - k0;
+		/*
+		 * arm64 coroutine stacks are vmap()ed pages: if slab and
+		 * vmalloc saw less than half of what left MemFree, count that.
+		 */
+		if (work == W_SERVICES && *kgrew < (kmem(true) - m0) / 2)
+			*kgrew = kmem(true) - m0;
 	}
 	c = 'g';
 	/* a child killed by its cgroup's OOM killer has closed its end */
@@ -331,9 +338,13 @@ static int run(struct __test_metadata *_metadata, enum work work,
 	waitpid(pid, &status, 0);
 	if (oom_kills)
 		*oom_kills = cg_num(cg, "memory.events", "oom_kill");
-	/* every OOM kill of the run happened inside the child's cgroup */
-	EXPECT_EQ(read_num("/proc/vmstat", "oom_kill") - ooms0,
-		  oom_kills ? *oom_kills : 0);
+	/*
+	 * Every OOM kill of the run happened inside the child's cgroup
+	 * (kernels without VM event counters have no oom_kill line).
+	 */
+	if (ooms0 >= 0)
+		EXPECT_EQ(read_num("/proc/vmstat", "oom_kill") - ooms0,
+			  oom_kills ? *oom_kills : 0);
 	close(up[0]);
 	close(down[1]);
 	cg_remove(cg);
@@ -469,8 +480,9 @@ TEST_F_TIMEOUT(lim, user_coroutines, 300)
 
 /*
  * A cgroup of 48 MiB runs out of memory making services of 1024
- * coroutines (about 17 MiB each): the creation fails or the cgroup's own
- * OOM killer ends the child; nobody outside the cgroup is killed.
+ * coroutines (17 MiB or more each): the creation that does not fit fails
+ * with ENOMEM, all or nothing, and nobody is OOM-killed, inside the
+ * cgroup or out.
  */
 TEST_F_TIMEOUT(lim, cgroup_limit_holds, 300)
 {
@@ -483,13 +495,14 @@ TEST_F_TIMEOUT(lim, cgroup_limit_holds, 300)
 	ASSERT_EQ(0, kst_param_set("max_user_coroutines", 1 << 20));
 	status = run(_metadata, W_OOM, 48LL << 20, self->rep, &charged, &kgrew,
 		     &kills, "oom");
-	TH_LOG("services made %lld, last error %lld, cgroup OOM kills %lld, child status %#x",
-	       self->rep->a, self->rep->b, kills, status);
+	TH_LOG("services made %lld, then %lld; memory.current %lld KiB; OOM kills %lld",
+	       self->rep->a, self->rep->b, charged >> 10, kills);
+	EXPECT_EQ(0, status);
+	EXPECT_LT(0, self->rep->a);
 	EXPECT_GT(64, self->rep->a);
-	if (!kills) {
-		EXPECT_EQ(0, status);
-		EXPECT_EQ(-ENOMEM, self->rep->b);
-	}
+	EXPECT_EQ(-ENOMEM, self->rep->b);
+	EXPECT_EQ(0, kills);
+	EXPECT_GE(48LL << 20, charged);
 }
 
 /*
