@@ -1726,7 +1726,7 @@ done:
 }
 
 /*
- * Cells a removal walks between two breaks of its atomic section.  The
+ * Cells a removal closes between two breaks of its atomic section.  The
  * number of buffered elements is the user's to choose (an unlimited
  * channel with millions of messages), so no atomic section may walk them
  * all: see kc_remove_unprocessed_elements().
@@ -1740,12 +1740,14 @@ done:
  *
  * The walk is bounded.  @all is true only for the caller that cancelled
  * the channel (kc_close_or_cancel(), which holds no segment pointer of its
- * own): every KC_REMOVE_BATCH cells it resumes the waiters found so far,
- * leaves the atomic section (an RCU read-side section: segments may be
- * freed meanwhile), reschedules if it may, and starts again from the last
- * segment.  That costs little: every segment behind it whose cells it
- * closed and cleaned has been unlinked (only the last segment and those
- * the heads point at stay, and their cells are skipped as closed).  Other
+ * own): every KC_REMOVE_BATCH cells it closed it resumes the waiters
+ * found so far, leaves the atomic section (an RCU read-side section:
+ * segments may be freed meanwhile), reschedules if it may, and starts
+ * again from the last segment.  That costs little: every segment behind
+ * it whose cells it closed and cleaned has been unlinked (only the last
+ * segment and those the heads point at stay, and their cells are skipped
+ * as closed; skipped cells do not count towards a batch, so every batch
+ * makes progress).  Other
  * operations that find the channel cancelled help (as Kotlin's do) with
  * at most one batch and leave the rest to the canceller, which always
  * walks to the end: each cell is taken by one CAS, so nothing is handed
@@ -1772,7 +1774,7 @@ static void kc_remove_unprocessed_elements(struct kcoro_chan *ch,
 			kc_op_begin();
 			seg = kc_close_linked_list(ch);
 		}
-		for (i = ch->seg_size - 1; i >= 0; i--, walked++) {
+		for (i = ch->seg_size - 1; i >= 0; i--) {
 			u64 global = kc_global(seg, i);
 
 			for (;;) {
@@ -1789,10 +1791,12 @@ static void kc_remove_unprocessed_elements(struct kcoro_chan *ch,
 					kc_undelivered(ch, kc_get_element(seg, i));
 					kc_clean_element(seg, i);
 					kc_on_slot_cleaned(seg);
+					walked++;
 				} else if (st == KC_EMPTY || st == KC_IN_BUFFER) {
 					if (!kc_cas_state(seg, i, st, KC_CHANNEL_CLOSED))
 						continue;
 					kc_on_slot_cleaned(seg);
+					walked++;
 				} else if (kc_is_waiter(st)) {
 					if (global < kc_receivers_counter(ch))
 						goto done;
@@ -1805,6 +1809,7 @@ static void kc_remove_unprocessed_elements(struct kcoro_chan *ch,
 					list = w;
 					kc_clean_element(seg, i);
 					kc_on_slot_cleaned(seg);
+					walked++;
 				}
 				break;
 			}
