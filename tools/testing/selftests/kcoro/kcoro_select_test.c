@@ -469,11 +469,11 @@ TEST_F(sel, accounting)
 	EXPECT_EQ(-EPIPE, kcoro_send(ch, "3", 1, 0));
 	EXPECT_EQ(-EPIPE, kst_write(ch, "4", 1));
 	EXPECT_COUNTS(ch, 1, 0, 2, 1);
-	/* non-blocking: the documentation is ambiguous; only logged */
+	/* non-blocking: keeps its message (Kotlin's trySend): nothing counted */
 	EXPECT_EQ(-EPIPE, kcoro_send(ch, "5", 1, KCORO_MSG_NONBLOCK));
 	info = info_of(ch);
-	TH_LOG("after a non-blocking send failed with EPIPE: undelivered %llu",
-	       (unsigned long long)info.undelivered);
+	EXPECT_EQ(2, info.undelivered);
+	EXPECT_EQ(1, info.sent);
 	EXPECT_EQ(1, kcoro_recv(ch, buf, sizeof(buf), 0));
 	EXPECT_EQ(-EPIPE, kcoro_recv(ch, buf, sizeof(buf), 0));
 	close(ch);
@@ -609,6 +609,43 @@ TEST_F(sel, results_not_writable)
 	EXPECT_EQ(0, info_of(a).undelivered);
 	munmap(s, pg);
 	close(a);
+}
+
+/*
+ * A non-blocking send that finds a channel closed keeps its message on
+ * every kind of channel (Kotlin's trySend); a blocking one hands it over
+ * (here to the dead-letter channel), whatever its deadline.
+ */
+TEST_F(sel, closed_send_rule)
+{
+	static const struct { int64_t cap; unsigned int ovf; } kinds[] = {
+		{ 1, 0 }, { KCORO_CAP_UNLIMITED, 0 }, { KCORO_CAP_CONFLATED, 0 },
+		{ 2, KCORO_OVERFLOW_DROP_OLDEST }, { 2, KCORO_OVERFLOW_DROP_LATEST },
+	};
+	int dead = MKCHAN(KCORO_CAP_UNLIMITED, 0, 0);
+	struct kcoro_chan_info info;
+	unsigned int k;
+	int ch;
+
+	for (k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+		ch = kcoro_chan_create_dead_letter(self->devfd, kinds[k].cap,
+						   kinds[k].ovf, 0, 0, dead);
+		ASSERT_LE(0, ch);
+		ASSERT_EQ(0, kcoro_close(ch));
+		EXPECT_EQ(-EPIPE, kcoro_send(ch, "n", 1, KCORO_MSG_NONBLOCK));
+		info = info_of(ch);
+		EXPECT_EQ(0, info.undelivered) TH_LOG("kind %u", k);
+		EXPECT_EQ(0, info.dead_lettered) TH_LOG("kind %u", k);
+		/* blocking, with a deadline already past or not: handed over */
+		EXPECT_EQ(-EPIPE, kcoro_send(ch, "b", 1, 0));
+		EXPECT_EQ(-EPIPE, kcoro_send_timeout(ch, "t", 1, 0, 0));
+		EXPECT_EQ(-EPIPE, kcoro_send_timeout(ch, "u", 1, 0, KST_MS));
+		info = info_of(ch);
+		EXPECT_EQ(3, info.undelivered) TH_LOG("kind %u", k);
+		EXPECT_EQ(3, info.dead_lettered) TH_LOG("kind %u", k);
+		close(ch);
+	}
+	close(dead);
 }
 
 TEST_F(sel, dead_letters_lost)
