@@ -627,7 +627,7 @@ TEST_F(sel, closed_send_rule)
 	unsigned int k;
 	int ch;
 
-	for (k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+	for (k = 0; k < ARRAY_SIZE(kinds); k++) {
 		ch = kcoro_chan_create_dead_letter(self->devfd, kinds[k].cap,
 						   kinds[k].ovf, 0, 0, dead);
 		ASSERT_LE(0, ch);
