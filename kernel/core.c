@@ -106,7 +106,7 @@ static struct kcoro *kcoro_obj_alloc(bool account)
 	 */
 	if (account)
 		return kmem_cache_zalloc(kcoro_cachep, GFP_KERNEL_ACCOUNT |
-					 __GFP_RETRY_MAYFAIL);
+					 __GFP_RETRY_MAYFAIL | __GFP_NOWARN);
 	pc = get_cpu_ptr(&kcoro_pcpu_objs);
 	if (pc->nr)
 		co = pc->obj[--pc->nr];

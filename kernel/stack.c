@@ -63,11 +63,12 @@ void *kcoro_stack_alloc(bool account)
 	 * charged to whoever allocated it first) and never goes back to
 	 * the caches, so its charge goes with it.  At the cgroup's limit the
 	 * spawn fails with -ENOMEM instead of waking the cgroup's OOM killer
-	 * (__GFP_RETRY_MAYFAIL): a request for coroutines can be refused.
+	 * (__GFP_RETRY_MAYFAIL), quietly: a request for coroutines can be
+	 * refused, and a user must not fill the log with allocation reports.
 	 */
 	if (account) {
 		stack = kcoro_arch_stack_alloc(GFP_KERNEL_ACCOUNT |
-					       __GFP_RETRY_MAYFAIL);
+					       __GFP_RETRY_MAYFAIL | __GFP_NOWARN);
 		if (!stack)
 			return NULL;
 		atomic_long_inc(&nr_stacks);
