@@ -1747,11 +1747,10 @@ done:
  * it whose cells it closed and cleaned has been unlinked (only the last
  * segment and those the heads point at stay, and their cells are skipped
  * as closed; skipped cells do not count towards a batch, so every batch
- * makes progress).  Other
- * operations that find the channel cancelled help (as Kotlin's do) with
- * at most one batch and leave the rest to the canceller, which always
- * walks to the end: each cell is taken by one CAS, so nothing is handed
- * over twice or missed.
+ * makes progress).  Other operations that find the channel cancelled help
+ * (as Kotlin's do) with at most one batch and leave the rest to the
+ * canceller, which always walks to the end: each cell is taken by one CAS,
+ * so nothing is handed over twice or missed.
  */
 static void kc_remove_unprocessed_elements(struct kcoro_chan *ch,
 					   struct kc_segment *seg, bool all)

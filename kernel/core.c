@@ -100,13 +100,9 @@ static struct kcoro *kcoro_obj_alloc(bool account)
 	struct kcoro_pcpu_objs *pc;
 	struct kcoro *co = NULL;
 
-	/*
-	 * Charged: fresh from the slab, and freed there (kcoro_obj_free());
-	 * refused at the cgroup's limit, as the stack is (kcoro_stack_alloc()).
-	 */
+	/* Charged: fresh from the slab, and freed there (kcoro_obj_free()). */
 	if (account)
-		return kmem_cache_zalloc(kcoro_cachep, GFP_KERNEL_ACCOUNT |
-					 __GFP_RETRY_MAYFAIL | __GFP_NOWARN);
+		return kmem_cache_zalloc(kcoro_cachep, KCORO_GFP_CHARGED);
 	pc = get_cpu_ptr(&kcoro_pcpu_objs);
 	if (pc->nr)
 		co = pc->obj[--pc->nr];

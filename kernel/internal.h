@@ -457,6 +457,15 @@ void kcoro_debug_del(struct kcoro *co);
 void kcoro_debug_init(void);
 void kcoro_debug_exit(void);
 
+/*
+ * How a coroutine spawned with KCORO_SPAWN_ACCOUNT gets its object and
+ * stack: charged to the spawner's memory cgroup; at the cgroup's limit the
+ * spawn fails with -ENOMEM instead of waking the cgroup's OOM killer
+ * (__GFP_RETRY_MAYFAIL), quietly: a request for coroutines can be refused,
+ * and a user must not fill the log with allocation reports.
+ */
+#define KCORO_GFP_CHARGED	(GFP_KERNEL_ACCOUNT | __GFP_RETRY_MAYFAIL | __GFP_NOWARN)
+
 /* stack.c */
 void *kcoro_stack_alloc(bool account);
 void kcoro_stack_free(void *stack, bool dirty, bool account);

@@ -52,35 +52,20 @@ struct kcoro_pcpu_stacks {
 
 static DEFINE_PER_CPU(struct kcoro_pcpu_stacks, kcoro_pcpu_stacks);
 
-void *kcoro_stack_alloc(bool account)
+/* A stack from the per-CPU or the shared cache, or NULL. */
+static unsigned long *kcoro_stack_cache_get(void)
 {
 	struct kcoro_pcpu_stacks *pc;
 	struct kcoro_free_stack *fs;
 	unsigned long *stack = NULL;
 
-	/*
-	 * A charged stack comes fresh from the allocator (a cached one is
-	 * charged to whoever allocated it first) and never goes back to
-	 * the caches, so its charge goes with it.  At the cgroup's limit the
-	 * spawn fails with -ENOMEM instead of waking the cgroup's OOM killer
-	 * (__GFP_RETRY_MAYFAIL), quietly: a request for coroutines can be
-	 * refused, and a user must not fill the log with allocation reports.
-	 */
-	if (account) {
-		stack = kcoro_arch_stack_alloc(GFP_KERNEL_ACCOUNT |
-					       __GFP_RETRY_MAYFAIL | __GFP_NOWARN);
-		if (!stack)
-			return NULL;
-		atomic_long_inc(&nr_stacks);
-		goto init;
-	}
 	pc = get_cpu_ptr(&kcoro_pcpu_stacks);
 	if (pc->nr)
 		stack = pc->stack[--pc->nr];
 	put_cpu_ptr(&kcoro_pcpu_stacks);
 	if (stack) {
 		atomic_long_dec(&nr_cached);
-		goto init;
+		return stack;
 	}
 
 	spin_lock(&stack_cache_lock);
@@ -90,17 +75,28 @@ void *kcoro_stack_alloc(bool account)
 		atomic_long_dec(&nr_cached);
 	}
 	spin_unlock(&stack_cache_lock);
-	if (fs) {
-		stack = (unsigned long *)fs;
-	} else {
+	return (unsigned long *)fs;
+}
+
+void *kcoro_stack_alloc(bool account)
+{
+	unsigned long *stack;
+
+	/*
+	 * A charged stack comes fresh from the allocator (a cached one is
+	 * charged to whoever allocated it first) and never goes back to
+	 * the caches, so its charge goes with it (KCORO_GFP_CHARGED).
+	 */
+	stack = account ? NULL : kcoro_stack_cache_get();
+	if (!stack) {
 		/* Zeroed once: the pt_regs area at the top stays zero. */
-		stack = kcoro_arch_stack_alloc(GFP_KERNEL);
+		stack = kcoro_arch_stack_alloc(account ? KCORO_GFP_CHARGED :
+					       GFP_KERNEL);
 		if (!stack)
 			return NULL;
 		atomic_long_inc(&nr_stacks);
 	}
-init:
-	memset(stack, 0, sizeof(*fs));
+	memset(stack, 0, sizeof(struct kcoro_free_stack));
 	*stack = STACK_END_MAGIC;
 	return stack;
 }

@@ -58,11 +58,6 @@ static struct kcoro *kcoro_test_spawn_on(kcoro_fn_t fn, void *arg, int cpu)
 	return kcoro_spawn(fn, arg, &attr);
 }
 
-static long kcoro_test_nop_fn(void *arg)
-{
-	return 0;
-}
-
 /**
  * kcoro_test_join_watch() - kcoro_join() with a watchdog tied to progress
  * @test: the test, failed if @co gets stuck
@@ -198,7 +193,7 @@ static long kcoro_test_where_fn(void *arg)
 static void kcoro_test_spawn_fails(struct kunit *test,
 				   const struct kcoro_attr *attr, int err)
 {
-	struct kcoro *co = kcoro_spawn(kcoro_test_nop_fn, NULL, attr);
+	struct kcoro *co = kcoro_spawn(kcoro_kunit_nop_fn, NULL, attr);
 
 	KUNIT_EXPECT_EQ_MSG(test, PTR_ERR_OR_ZERO(co), err,
 			    "attr: stack_size %zu cpu %d flags %#x",
@@ -2514,7 +2509,7 @@ static bool kcoro_hp_cycle(struct kunit *test, struct kcoro_hp_ctx *ctx,
 	clean = true;
 	KUNIT_EXPECT_FALSE(test, cpu_online(HP_CPU));
 
-	co = kcoro_test_spawn_on(kcoro_test_nop_fn, NULL, HP_CPU);
+	co = kcoro_test_spawn_on(kcoro_kunit_nop_fn, NULL, HP_CPU);
 	KUNIT_EXPECT_EQ(test, PTR_ERR_OR_ZERO(co), -ENODEV);
 	kcoro_test_finish(test, co);
 
