@@ -36,6 +36,12 @@
 
 #include "internal.h"
 
+#include "test_hooks.h"
+
+#if IS_ENABLED(CONFIG_KUNIT)
+#include <kunit/visibility.h>
+#endif
+
 static unsigned int chan_segment_size = 32;
 module_param(chan_segment_size, uint, 0644);
 MODULE_PARM_DESC(chan_segment_size, "default cells per channel segment (1..64)");
@@ -479,15 +485,48 @@ static struct kc_segment *kc_seg_new(struct kcoro_chan *ch, gfp_t gfp)
 	return seg;
 }
 
+#if IS_ENABLED(CONFIG_KUNIT)
+static atomic_t kc_test_seg_failures = ATOMIC_INIT(0);
+
+/**
+ * kcoro_test_fail_segment_allocs() - fail the next atomic segment allocations
+ * @n: how many of the segment allocations made inside an operation's atomic
+ *	section fail, as if the spare were taken and GFP_ATOMIC failed
+ *
+ * For KUnit only (built when the kernel has KUnit): lets a test drive the
+ * out-of-memory paths of send, receive and expandBuffer.
+ *
+ * Return: the number of injected failures still pending before the call.
+ */
+int kcoro_test_fail_segment_allocs(int n)
+{
+	return atomic_xchg(&kc_test_seg_failures, n);
+}
+EXPORT_SYMBOL_IF_KUNIT(kcoro_test_fail_segment_allocs);
+
+static bool kc_test_seg_alloc_fails(void)
+{
+	return atomic_add_unless(&kc_test_seg_failures, -1, 0);
+}
+#else
+static inline bool kc_test_seg_alloc_fails(void)
+{
+	return false;
+}
+#endif
+
 static struct kc_segment *kc_seg_alloc(struct kcoro_chan *ch, u64 id,
 				       struct kc_segment *prev)
 {
-	struct kc_segment *seg = xchg(&ch->spare, NULL);
+	struct kc_segment *seg;
 
+	if (kc_test_seg_alloc_fails())
+		return NULL;
 	/*
-	 * Atomic context.  Failing here after a receiver reserved its cell
-	 * would strand the cell's element, so dip into the reserves.
+	 * Atomic context: the spare, else the reserves.  A receiver that
+	 * still fails does not give its cell up (kc_receive_segment_slow()).
 	 */
+	seg = xchg(&ch->spare, NULL);
 	if (!seg)
 		seg = kc_seg_new(ch, GFP_ATOMIC | __GFP_NOWARN);
 	if (!seg)
@@ -517,6 +556,23 @@ static __always_inline int kc_refill_spare(struct kcoro_chan *ch)
 	if (likely(READ_ONCE(ch->spare)))
 		return 0;
 	return kc_refill_spare_slow(ch);
+}
+
+/*
+ * The spare for a receiver that has reserved its cell and must create it
+ * (kc_receive_segment_slow()): it cannot give up, so it waits for memory.
+ * One segment per receiver waiting here may be charged past the memory
+ * cgroup's limit (__GFP_NOFAIL); the number of receivers is bounded by
+ * the tasks and coroutines a user may have.
+ */
+static atomic_long_t kc_nr_segment_waits;
+
+static void kc_refill_spare_nofail(struct kcoro_chan *ch)
+{
+	struct kc_segment *seg = kc_seg_new(ch, GFP_KERNEL | __GFP_NOFAIL);
+
+	if (cmpxchg(&ch->spare, NULL, seg))
+		kc_seg_free(seg);
 }
 
 static inline struct kc_segment *kc_seg_next(struct kc_segment *seg)
@@ -611,6 +667,39 @@ static bool kc_seg_dec_pointers(struct kc_segment *seg)
 }
 
 /*
+ * Keep @seg in the list while its holder leaves the atomic section (an
+ * RCU read-side section: without a pin the segment could be unlinked and
+ * freed, and with it the holder's way to the segments after it).  A pin
+ * is a pointer, as a head holds: the segment is not removed while it has
+ * one, and kc_chan_reclaim() stops at it.  It fails if @seg is already
+ * removed or unlinked.
+ *
+ * The pointer is counted before ch->lock is taken, and kc_chan_reclaim()
+ * reads the count under ch->lock: either reclaim unlinked @seg first (and
+ * we see ->detached) or it sees our pointer.
+ */
+static bool kc_seg_pin(struct kc_segment *seg)
+{
+	struct kcoro_chan *ch = seg->ch;
+	bool linked;
+
+	if (!kc_seg_try_inc_pointers(seg))
+		return false;
+	raw_spin_lock(&ch->lock);
+	linked = !seg->detached;
+	raw_spin_unlock(&ch->lock);
+	if (!linked)
+		kc_seg_dec_pointers(seg);
+	return linked;
+}
+
+static void kc_seg_unpin(struct kc_segment *seg)
+{
+	if (kc_seg_dec_pointers(seg))
+		kc_seg_remove(seg);
+}
+
+/*
  * Kotlin's garbage collector frees segments that every head has passed.
  * Here the oldest segments are unlinked once all heads are beyond them;
  * walkers that still hold one are covered by RCU, waiters by their segment
@@ -627,6 +716,9 @@ static void kc_chan_reclaim(struct kcoro_chan *ch)
 	if (!ch->rendezvous_or_unlimited)
 		min_id = min(min_id, READ_ONCE(ch->eb_seg)->id);
 	while ((seg = ch->first) && seg->id < min_id) {
+		/* A pinned segment stays, and so do those after it. */
+		if (atomic_read(&seg->cleaned_and_pointers) >> KC_POINTERS_SHIFT)
+			break;
 		next = kc_seg_next(seg);
 		if (WARN_ON_ONCE(!next))
 			break;
@@ -667,7 +759,8 @@ static bool kc_move_forward(struct kcoro_chan *ch, struct kc_segment **head,
  * closed, or an ERR_PTR(-ENOMEM).
  */
 static struct kc_segment *kc_find_segment(struct kcoro_chan *ch,
-					  struct kc_segment *cur, u64 id)
+					  struct kc_segment *cur, u64 id,
+					  struct kc_segment **tailp)
 {
 	struct kc_segment *next, *new;
 
@@ -680,8 +773,11 @@ static struct kc_segment *kc_find_segment(struct kcoro_chan *ch,
 			continue;
 		}
 		new = kc_seg_alloc(ch, cur->id + 1, cur);
-		if (!new)
+		if (!new) {
+			if (tailp)
+				*tailp = cur;
 			return ERR_PTR(-ENOMEM);
+		}
 		if (!cmpxchg(&cur->next, NULL, new)) {
 			if (kc_seg_is_removed(cur))
 				kc_seg_remove(cur);
@@ -695,12 +791,13 @@ static struct kc_segment *kc_find_segment(struct kcoro_chan *ch,
 
 static struct kc_segment *kc_find_and_move(struct kcoro_chan *ch,
 					   struct kc_segment **head,
-					   struct kc_segment *start, u64 id)
+					   struct kc_segment *start, u64 id,
+					   struct kc_segment **tailp)
 {
 	struct kc_segment *seg;
 
 	for (;;) {
-		seg = kc_find_segment(ch, start, id);
+		seg = kc_find_segment(ch, start, id, tailp);
 		if (seg == KC_SEG_CLOSED || IS_ERR(seg))
 			return seg;
 		if (kc_move_forward(ch, head, seg))
@@ -742,12 +839,14 @@ static void kc_inc_completed_eb(struct kcoro_chan *ch, u64 n)
 }
 
 /*
- * waitExpandBufferCompletion(): a cancelled receiver's cell must not count
- * as cleaned (which may remove its segment) while an expandBuffer that
- * covers it is still running.
+ * How long bufferEnd may stand still while a cancelled receiver waits for
+ * the expandBuffer of its cell to start.  Never reached when the code is
+ * right (see kc_wait_eb_completion()); far above any atomic section, and
+ * below the soft-lockup and RCU-stall reports.
  */
-/* How long a cancelled receiver waits for its expandBuffer to start. */
-#define KC_EB_START_WAIT	(HZ / 50 + 1)
+#define KC_EB_STALL		(10 * HZ)
+
+static atomic_long_t kc_nr_eb_stalls;
 
 static void __kc_expand_buffer(struct kcoro_chan *ch);
 
@@ -758,32 +857,57 @@ static __always_inline void kc_expand_buffer(struct kcoro_chan *ch)
 		__kc_expand_buffer(ch);
 }
 
+/*
+ * bufferEnd has not moved for KC_EB_STALL while we wait for it to pass
+ * @global: an operation lost an expandBuffer.  That is a bug: report it
+ * (kcoro/stats counts it, every test fails on the WARN) and start the
+ * missing expandBuffer so that the system goes on, one buffer cell over
+ * the capacity.
+ */
+static noinline void kc_eb_stalled(struct kcoro_chan *ch, u64 global)
+{
+	atomic_long_inc(&kc_nr_eb_stalls);
+	WARN_ONCE(1, "kcoro: no expandBuffer for cell %llu: bufferEnd %llu receivers %llu senders %llu capacity %lld\n",
+		  global, kc_buffer_end_counter(ch), kc_receivers_counter(ch),
+		  kc_senders_counter(ch), (long long)ch->capacity);
+	kc_expand_buffer(ch);
+}
+
+/*
+ * waitExpandBufferCompletion(): a cancelled receiver's cell must not count
+ * as cleaned (which may remove its segment) while an expandBuffer that
+ * covers it is still running.
+ *
+ * Why the first spin ends.  Every receiver makes one expandBuffer call for
+ * each cell it takes (kc_receiver_eb()), except for cells that the
+ * expandBuffer attempts skip themselves (INTERRUPTED_SEND, a removed
+ * segment); Kotlin's Q7 (a wrapped sender cancelled) is paid for in
+ * kc_waiter_cancel_cell().  So at rest bufferEnd - receivers equals the
+ * capacity, and while operations run it is short by at most the number of
+ * receivers between their FAA and their call.  A receiver is there only
+ * inside its atomic section: one that must sleep for memory pays first
+ * (kc_receive_segment_slow()).  Our own call was made when we installed,
+ * so bufferEnd passes @global once the receivers below us leave their
+ * atomic sections, which run with preemption off and are bounded.  The
+ * spin is bounded by the longest of them (longer only if a hypervisor
+ * stops a vCPU).  It is watched all the same: kc_eb_stalled().
+ */
 static void kc_wait_eb_completion(struct kcoro_chan *ch, u64 global)
 {
+	unsigned long stall = 0;
+	u64 b, seen = 0;
 	unsigned int n;
-	u64 b, v;
-
-	unsigned long deadline = jiffies + KC_EB_START_WAIT;
+	u64 v;
 
 	if (ch->rendezvous_or_unlimited)
 		return;
-	/*
-	 * Wait for the expandBuffer covering @global to start.  It comes
-	 * as long as bufferEnd - receivers never drops below zero: every
-	 * cell that receivers pass without an expandBuffer call must be
-	 * one that an expandBuffer attempt skips.  That held except for
-	 * Kotlin's Q7 (a wrapped sender cancelled, fixed in
-	 * kc_waiter_cancel_cell()) and drop-oldest abandoning a cell on
-	 * -ENOMEM (fixed in kc_drop_first_until_in_buffer()).  This spin
-	 * runs with preemption off: as a safety net, after a short while
-	 * start one ourselves.  At worst the buffer gains a cell.
-	 */
-	while (kc_buffer_end_counter(ch) <= global) {
-		if (time_after(jiffies, deadline)) {
-			pr_warn_once("kcoro: no expandBuffer for cell %llu, starting one\n",
-				     global);
-			kc_expand_buffer(ch);
-			deadline = jiffies + KC_EB_START_WAIT;
+	while ((b = kc_buffer_end_counter(ch)) <= global) {
+		if (b != seen || !stall) {
+			seen = b;
+			stall = jiffies + KC_EB_STALL;
+		} else if (time_after(jiffies, stall)) {
+			kc_eb_stalled(ch, global);
+			stall = 0;
 			continue;
 		}
 		cpu_relax();
@@ -1148,7 +1272,8 @@ static void kc_move_eb_to_specified_or_last(struct kcoro_chan *ch, u64 id,
 static struct kc_segment *kc_find_segment_eb(struct kcoro_chan *ch, u64 id,
 					     struct kc_segment *start, u64 b)
 {
-	struct kc_segment *seg = kc_find_and_move(ch, &ch->eb_seg, start, id);
+	struct kc_segment *seg = kc_find_and_move(ch, &ch->eb_seg, start, id,
+						    NULL);
 	u64 first;
 
 	if (IS_ERR(seg)) {
@@ -1314,7 +1439,8 @@ static __always_inline int kc_update_cell_send(struct kcoro_chan *ch,
 static struct kc_segment *kc_find_segment_send(struct kcoro_chan *ch, u64 id,
 					       struct kc_segment *start)
 {
-	struct kc_segment *seg = kc_find_and_move(ch, &ch->send_seg, start, id);
+	struct kc_segment *seg = kc_find_and_move(ch, &ch->send_seg, start, id,
+						    NULL);
 
 	if (IS_ERR(seg))
 		return seg;
@@ -1395,10 +1521,24 @@ enum {
 	KC_RCV_FAILED,
 };
 
+/*
+ * A receiver's expandBuffer for the cell it takes.  One that paid in
+ * advance (kc_receive_segment_slow()) holds a credit in *@paid: the next
+ * payment it would make is that one.
+ */
+static __always_inline void kc_receiver_eb(struct kcoro_chan *ch, bool *paid)
+{
+	if (unlikely(*paid))
+		*paid = false;
+	else
+		kc_expand_buffer(ch);
+}
+
 static __always_inline int kc_receive_from_sender(struct kcoro_chan *ch,
 						  struct kc_segment *seg,
 						  unsigned int i,
-						  unsigned long st, void **elem)
+						  unsigned long st, void **elem,
+						  bool *paid)
 {
 	struct kc_waiter *w = kc_waiter_of(st);
 	bool help_eb = st & KC_WAITER_EB_TAG;
@@ -1408,7 +1548,7 @@ static __always_inline int kc_receive_from_sender(struct kcoro_chan *ch,
 	if (kc_try_resume_sender(w)) {
 		kc_set_state(seg, i, KC_DONE_RCV);
 		kc_waiter_release(w);
-		kc_expand_buffer(ch);
+		kc_receiver_eb(ch, paid);
 		*elem = kc_retrieve_element(seg, i);
 		return KC_RCV_ELEMENT;
 	}
@@ -1416,7 +1556,7 @@ static __always_inline int kc_receive_from_sender(struct kcoro_chan *ch,
 	kc_waiter_release(w);
 	kc_on_cancelled_request(seg, i, false);
 	if (help_eb)
-		kc_expand_buffer(ch);
+		kc_receiver_eb(ch, paid);
 	return KC_RCV_FAILED;
 }
 
@@ -1424,7 +1564,7 @@ static __always_inline int kc_update_cell_receive(struct kcoro_chan *ch,
 						  struct kc_segment *seg,
 						  unsigned int i, u64 r,
 						  unsigned long waiter,
-						  void **elem)
+						  void **elem, bool *paid)
 {
 	unsigned long st;
 	int ret;
@@ -1432,7 +1572,7 @@ static __always_inline int kc_update_cell_receive(struct kcoro_chan *ch,
 	for (;;) {
 		st = kc_get_state(seg, i);
 		if (kc_is_waiter(st)) {
-			ret = kc_receive_from_sender(ch, seg, i, st, elem);
+			ret = kc_receive_from_sender(ch, seg, i, st, elem, paid);
 			if (ret >= 0)
 				return ret;
 			continue;
@@ -1442,7 +1582,7 @@ static __always_inline int kc_update_cell_receive(struct kcoro_chan *ch,
 		case KC_IN_BUFFER:
 			if (r < kc_senders_counter(ch)) {
 				if (kc_cas_state(seg, i, st, KC_POISONED)) {
-					kc_expand_buffer(ch);
+					kc_receiver_eb(ch, paid);
 					return KC_RCV_FAILED;
 				}
 			} else if (waiter == KC_NO_WAITER) {
@@ -1450,13 +1590,13 @@ static __always_inline int kc_update_cell_receive(struct kcoro_chan *ch,
 				WARN_ONCE(1, "kcoro: drop-oldest would suspend\n");
 				return KC_RCV_FAILED;
 			} else if (kc_install(seg, i, st, waiter)) {
-				kc_expand_buffer(ch);
+				kc_receiver_eb(ch, paid);
 				return KC_RCV_SUSPEND;
 			}
 			continue;
 		case KC_BUFFERED:
 			if (kc_cas_state(seg, i, st, KC_DONE_RCV)) {
-				kc_expand_buffer(ch);
+				kc_receiver_eb(ch, paid);
 				*elem = kc_retrieve_element(seg, i);
 				return KC_RCV_ELEMENT;
 			}
@@ -1465,7 +1605,7 @@ static __always_inline int kc_update_cell_receive(struct kcoro_chan *ch,
 		case KC_POISONED:
 			return KC_RCV_FAILED;
 		case KC_CHANNEL_CLOSED:
-			kc_expand_buffer(ch);
+			kc_receiver_eb(ch, paid);
 			return KC_RCV_FAILED;
 		case KC_RESUMING_BY_EB:
 			cpu_relax();
@@ -1487,9 +1627,11 @@ static void kc_update_receivers_counter_if_lower(struct kcoro_chan *ch, u64 v)
 
 static struct kc_segment *kc_find_segment_receive(struct kcoro_chan *ch,
 						  u64 id,
-						  struct kc_segment *start)
+						  struct kc_segment *start,
+						  struct kc_segment **tailp)
 {
-	struct kc_segment *seg = kc_find_and_move(ch, &ch->recv_seg, start, id);
+	struct kc_segment *seg = kc_find_and_move(ch, &ch->recv_seg, start, id,
+						    tailp);
 
 	if (IS_ERR(seg))
 		return seg;
@@ -1508,15 +1650,77 @@ static struct kc_segment *kc_find_segment_receive(struct kcoro_chan *ch,
 }
 
 /*
+ * A receiver that reserved cell @id * seg_size + i finds no segment for it
+ * and cannot allocate one in its atomic section (the spare is taken and
+ * GFP_ATOMIC failed).  It must not give the cell up: a sender would
+ * buffer an element there that nobody receives.  So it finishes the same
+ * cell.  It pins the physical tail @tail (kc_seg_pin(): nothing unlinks
+ * it, so its next pointer stays good across the break), leaves the atomic
+ * section, fills the spare with a sleeping allocation that cannot fail,
+ * comes back and walks on from @tail.  Each round either appends our
+ * spare or finds that another operation appended a segment, so the loop
+ * ends after at most as many rounds as segments are missing.
+ *
+ * Before it leaves it pays the expandBuffer its cell owes (*@paid becomes
+ * a credit that kc_receiver_eb() spends on the cell's outcome).  Paying
+ * early is what a receiver that had installed itself would have done, and
+ * it keeps the receiver out of bufferEnd - receivers while it sleeps: a
+ * cancelled receiver spinning in kc_wait_eb_completion() waits only for
+ * operations inside their atomic sections, never for one that sleeps.
+ * If the cell turns out to owe nothing (a sender cancelled there), the
+ * credit pays for the receiver's next cell instead, which it reserves at
+ * once; if the channel is closed first, the credit is left unspent, which
+ * can only let a sender already past the close check buffer one more
+ * element, which the drain then receives.
+ *
+ * Returns the segment, or NULL when it was removed or the list closed
+ * (the caller takes the next cell, as after kc_find_segment_receive()).
+ * Called in the atomic section of a receive that may sleep.
+ */
+static noinline struct kc_segment *
+kc_receive_segment_slow(struct kcoro_chan *ch, u64 id, struct kc_segment *tail,
+			bool *paid)
+{
+	struct kc_segment *seg, *pinned;
+
+	if (!*paid) {
+		kc_expand_buffer(ch);
+		*paid = true;
+	}
+	atomic_long_inc(&kc_nr_segment_waits);
+	for (;;) {
+		pinned = NULL;
+		/*
+		 * A tail that cannot be pinned was unlinked since we found it
+		 * in this same atomic section (RCU keeps it and what follows
+		 * it): the list grew, walk on without sleeping.
+		 */
+		if (kc_seg_pin(tail)) {
+			pinned = tail;
+			kc_op_end();
+			kc_refill_spare_nofail(ch);
+			kc_op_begin();
+		}
+		seg = kc_find_segment_receive(ch, id, tail, &tail);
+		if (pinned)
+			kc_seg_unpin(pinned);
+		if (!IS_ERR(seg))
+			return seg;
+	}
+}
+
+/*
  * receiveImpl().  @waiter is a struct kc_waiter pointer or the token
  * KC_INTERRUPTED_RCV (tryReceive).  Returns KC_RCV_ELEMENT (*elem set),
- * KC_RCV_SUSPEND (*segp, *ip, *rp name the cell), KC_CLOSED, or -ENOMEM.
+ * KC_RCV_SUSPEND (*segp, *ip, *rp name the cell) or KC_CLOSED.  May
+ * leave its atomic section and sleep (kc_receive_segment_slow()).
  */
 static int kc_receive_impl(struct kcoro_chan *ch, unsigned long waiter,
 			   void **elem, struct kc_segment **segp,
 			   unsigned int *ip, u64 *rp)
 {
-	struct kc_segment *seg = READ_ONCE(ch->recv_seg);
+	struct kc_segment *seg = READ_ONCE(ch->recv_seg), *tail;
+	bool paid = false;
 	unsigned int i;
 	u64 r;
 
@@ -1526,22 +1730,18 @@ static int kc_receive_impl(struct kcoro_chan *ch, unsigned long waiter,
 		r = atomic64_fetch_add(1, &ch->receivers);
 		i = r % ch->seg_size;
 		if (seg->id != r / ch->seg_size) {
-			seg = kc_find_segment_receive(ch, r / ch->seg_size, seg);
-			if (IS_ERR(seg)) {
-				/*
-				 * Cell r is abandoned.  Its expandBuffer
-				 * share keeps bufferEnd - receivers balanced,
-				 * so nobody waits for an EB that never comes.
-				 */
-				kc_expand_buffer(ch);
-				return PTR_ERR(seg);
-			}
+			seg = kc_find_segment_receive(ch, r / ch->seg_size, seg,
+						      &tail);
+			if (IS_ERR(seg))
+				seg = kc_receive_segment_slow(ch, r / ch->seg_size,
+							      tail, &paid);
 			if (!seg) {
 				seg = READ_ONCE(ch->recv_seg);
 				continue;
 			}
 		}
-		switch (kc_update_cell_receive(ch, seg, i, r, waiter, elem)) {
+		switch (kc_update_cell_receive(ch, seg, i, r, waiter, elem,
+					       &paid)) {
 		case KC_RCV_ELEMENT:
 			return KC_RCV_ELEMENT;
 		case KC_RCV_SUSPEND:
@@ -1610,7 +1810,7 @@ static bool kc_has_elements(struct kcoro_chan *ch)
 			return false;
 		id = r / ch->seg_size;
 		if (seg->id != id) {
-			seg = kc_find_segment_receive(ch, id, seg);
+			seg = kc_find_segment_receive(ch, id, seg, NULL);
 			if (IS_ERR(seg))
 				return true;	/* cannot tell: assume so */
 			if (!seg) {
@@ -1908,6 +2108,7 @@ static bool kc_close_or_cancel(struct kcoro_chan *ch, bool cancel)
 static void kc_drop_first_until_in_buffer(struct kcoro_chan *ch, u64 global)
 {
 	struct kc_segment *seg = READ_ONCE(ch->recv_seg), *found;
+	bool paid = false;
 	void *elem;
 	u64 r;
 
@@ -1918,7 +2119,8 @@ static void kc_drop_first_until_in_buffer(struct kcoro_chan *ch, u64 global)
 		if (atomic64_cmpxchg(&ch->receivers, r, r + 1) != r)
 			continue;
 		if (seg->id != r / ch->seg_size) {
-			found = kc_find_segment_receive(ch, r / ch->seg_size, seg);
+			found = kc_find_segment_receive(ch, r / ch->seg_size,
+							seg, NULL);
 			if (IS_ERR_OR_NULL(found)) {
 				/*
 				 * -ENOMEM abandons cell r: pay its expandBuffer
@@ -1933,7 +2135,8 @@ static void kc_drop_first_until_in_buffer(struct kcoro_chan *ch, u64 global)
 			seg = found;
 		}
 		if (kc_update_cell_receive(ch, seg, r % ch->seg_size, r,
-					   KC_NO_WAITER, &elem) == KC_RCV_ELEMENT)
+					   KC_NO_WAITER, &elem, &paid) ==
+		    KC_RCV_ELEMENT)
 			kc_undelivered(ch, elem);
 	}
 }
@@ -2820,18 +3023,39 @@ __poll_t kcoro_chan_poll(struct kcoro_chan *ch, struct file *file,
 	/* Pairs with wq_has_sleeper() in kc_poll_wake_slow(). */
 	smp_mb();
 	kc_op_begin();
-	word = atomic64_read(&ch->senders);
-	if (kc_is_closed(ch, word, false)) {
-		mask |= EPOLLIN | EPOLLRDNORM | EPOLLOUT | EPOLLWRNORM | EPOLLERR;
-		if (kc_is_closed(ch, atomic64_read(&ch->senders), true))
-			mask |= EPOLLHUP;
-	} else {
-		if (kc_has_elements(ch))
-			mask |= EPOLLIN | EPOLLRDNORM;
-		if (ch->drop_oldest || ch->drop_latest ||
-		    !kc_should_send_suspend(ch, atomic64_read(&ch->senders)))
-			mask |= EPOLLOUT | EPOLLWRNORM;
-	}
+	/*
+	 * The mask must describe the channel at one instant.  Elements and
+	 * room are read while the close status stays what @word says: if a
+	 * close or cancel came in between (a poller could otherwise see the
+	 * channel open, then find the last message drained after the close
+	 * and report nothing; or report room, read after a cancel, without
+	 * the hang-up), compute again.  The status changes at most three
+	 * times, so this loops at most four.
+	 */
+	do {
+		mask = 0;
+		word = atomic64_read(&ch->senders);
+		if (kc_is_closed(ch, word, false)) {
+			mask |= EPOLLIN | EPOLLRDNORM | EPOLLOUT | EPOLLWRNORM |
+				EPOLLERR;
+			if (kc_is_closed(ch, atomic64_read(&ch->senders), true))
+				mask |= EPOLLHUP;
+		} else {
+			if (kc_has_elements(ch))
+				mask |= EPOLLIN | EPOLLRDNORM;
+			if (ch->drop_oldest || ch->drop_latest ||
+			    !kc_should_send_suspend(ch, atomic64_read(&ch->senders)))
+				mask |= EPOLLOUT | EPOLLWRNORM;
+		}
+		/*
+		 * The counters above, then the status again.  Pairs with the
+		 * fully ordered RMWs of close (kc_set_close_status()) and of
+		 * the receive that drained after it: seeing the drain implies
+		 * seeing the close.
+		 */
+		smp_rmb();
+	} while (kc_close_status(atomic64_read(&ch->senders)) !=
+		 kc_close_status(word));
 	kc_op_end();
 	return mask;
 }
@@ -3048,6 +3272,108 @@ void kcoro_chan_put(struct kcoro_chan *ch)
 }
 EXPORT_SYMBOL_GPL(kcoro_chan_put);
 
+#if IS_ENABLED(CONFIG_KUNIT)
+/**
+ * kcoro_test_chan_check() - check the invariants of a quiescent channel
+ * @ch: a channel on which no operation runs (every waiter gone)
+ * @buf: where a broken invariant is described
+ * @len: size of @buf
+ *
+ * For KUnit only.  Checks what must hold whenever no operation is in
+ * flight: every expandBuffer started has completed and the pause flag is
+ * clear; bufferEnd - receivers equals the capacity of an open buffered
+ * channel (it is never below it: a lost expandBuffer makes cancelled
+ * receivers wait, kc_wait_eb_completion()) and is not below it once
+ * closed; the segment list holds no removed segment, no segment every
+ * head has passed, and each segment's pointer count is the number of
+ * heads on it (no pin left behind, kc_seg_pin()).
+ *
+ * Return: 0, or -EINVAL with @buf saying what is wrong.
+ */
+int kcoro_test_chan_check(struct kcoro_chan *ch, char *buf, size_t len)
+{
+	struct kc_segment *heads[3], *seg, *min_head;
+	u64 word, r, b, c, min_id;
+	int ret = 0, nheads, k;
+	unsigned int ptrs, want;
+
+	word = atomic64_read(&ch->senders);
+	r = kc_receivers_counter(ch);
+	if (!ch->rendezvous_or_unlimited) {
+		b = kc_buffer_end_counter(ch);
+		c = atomic64_read(&ch->completed_eb);
+		if (c & KC_EB_PAUSE) {
+			snprintf(buf, len, "expandBuffer pause flag left set");
+			return -EINVAL;
+		}
+		if (c != b) {
+			snprintf(buf, len, "completed expandBuffers %llu, bufferEnd %llu",
+				 c, b);
+			return -EINVAL;
+		}
+		if ((s64)(b - r) < (s64)ch->capacity ||
+		    (kc_close_status(word) == KC_CLOSE_ACTIVE &&
+		     b - r != ch->capacity)) {
+			snprintf(buf, len,
+				 "bufferEnd %llu - receivers %llu != capacity %llu (close %d)",
+				 b, r, ch->capacity, kc_close_status(word));
+			return -EINVAL;
+		}
+	}
+
+	nheads = 0;
+	heads[nheads++] = READ_ONCE(ch->send_seg);
+	heads[nheads++] = READ_ONCE(ch->recv_seg);
+	if (!ch->rendezvous_or_unlimited)
+		heads[nheads++] = READ_ONCE(ch->eb_seg);
+	min_head = heads[0];
+	for (k = 0; k < nheads; k++) {
+		if (heads[k]->id < min_head->id)
+			min_head = heads[k];
+	}
+	min_id = min_head->id;
+
+	kc_chan_reclaim(ch);
+	raw_spin_lock(&ch->lock);
+	for (k = 0; k < nheads; k++) {
+		if (heads[k]->detached) {
+			snprintf(buf, len, "head %d on detached segment %llu",
+				 k, heads[k]->id);
+			ret = -EINVAL;
+			goto out;
+		}
+	}
+	for (seg = ch->first; seg; seg = kc_seg_next(seg)) {
+		want = 0;
+		for (k = 0; k < nheads; k++)
+			want += heads[k] == seg;
+		ptrs = atomic_read(&seg->cleaned_and_pointers) >> KC_POINTERS_SHIFT;
+		if (ptrs != want) {
+			snprintf(buf, len, "segment %llu has %u pointers, %u heads",
+				 seg->id, ptrs, want);
+			ret = -EINVAL;
+			break;
+		}
+		if (seg->id < min_id) {
+			snprintf(buf, len, "segment %llu linked behind every head (lowest %llu)",
+				 seg->id, min_id);
+			ret = -EINVAL;
+			break;
+		}
+		if (kc_seg_is_removed(seg)) {
+			snprintf(buf, len, "removed segment %llu still linked",
+				 seg->id);
+			ret = -EINVAL;
+			break;
+		}
+	}
+out:
+	raw_spin_unlock(&ch->lock);
+	return ret;
+}
+EXPORT_SYMBOL_IF_KUNIT(kcoro_test_chan_check);
+#endif
+
 /**
  * kcoro_chan_get_stats() - read the module-wide channel counters
  * @stats: filled in
@@ -3061,6 +3387,8 @@ void kcoro_chan_get_stats(struct kcoro_chan_stats *stats)
 
 	stats->channels = atomic_long_read(&kc_nr_channels);
 	stats->segments = atomic_long_read(&kc_nr_segments);
+	stats->eb_stalls = atomic_long_read(&kc_nr_eb_stalls);
+	stats->segment_waits = atomic_long_read(&kc_nr_segment_waits);
 	stats->waiters = 0;
 	for_each_possible_cpu(cpu)
 		stats->waiters += READ_ONCE(per_cpu(kc_nr_waiters, cpu));

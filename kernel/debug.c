@@ -227,6 +227,8 @@ static int kcoro_stats_show(struct seq_file *m, void *v)
 		   kcoro_long_runs(), kcoro_guard_violations());
 	seq_printf(m, "channels\t%ld\nsegments\t%ld\nwaiters\t%ld\n",
 		   cs.channels, cs.segments, cs.waiters);
+	seq_printf(m, "eb_stalls\t%ld\nsegment_waits\t%ld\n",
+		   cs.eb_stalls, cs.segment_waits);
 	for_each_online_cpu(cpu) {
 		rq = per_cpu_ptr(&kcoro_rqs, cpu);
 		seq_printf(m, "cpu%d\tswitches %llu\tsteals %llu\tcurrent %llu\thandoffs %llu\thandoff_missed %llu\tworkers %u\n",

@@ -187,11 +187,17 @@ bool kcoro_chan_is_closed_for_recv(struct kcoro_chan *ch);
  * @channels: channels not yet freed
  * @segments: segments allocated and not yet freed
  * @waiters: suspended send/receive requests
+ * @eb_stalls: cancelled receivers that waited 10 s for an expandBuffer
+ *	that never came (a bug: each is reported with a WARN)
+ * @segment_waits: receivers that reserved a cell whose segment they could
+ *	not allocate in their atomic section and waited for memory
  */
 struct kcoro_chan_stats {
 	long channels;
 	long segments;
 	long waiters;
+	long eb_stalls;
+	long segment_waits;
 };
 
 void kcoro_chan_get_stats(struct kcoro_chan_stats *stats);

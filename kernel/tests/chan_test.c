@@ -241,6 +241,15 @@ static struct kcoro_chan *kct_chan(long cap, enum kcoro_chan_overflow ovf,
 	return ch;
 }
 
+/* The invariants of a quiescent channel (kcoro_test_chan_check()). */
+static void kct_expect_invariants(struct kunit *test, struct kcoro_chan *ch)
+{
+	char buf[160];
+
+	KUNIT_EXPECT_EQ_MSG(test, kcoro_test_chan_check(ch, buf, sizeof(buf)), 0,
+			    "channel invariant: %s", buf);
+}
+
 /* ---------------------------------------------------------------------
  * Watchdog: if a case stops making progress in a channel operation,
  * cancel the channel so that every waiter returns and the case can report
@@ -2380,6 +2389,7 @@ static void chan_stress(struct kunit *test)
 		cerr[3] += s->cons[i].epipe;
 	}
 
+	kct_expect_invariants(test, s->ch);
 	kcoro_chan_put(s->ch);
 	KUNIT_EXPECT_EQ_MSG(test, kct_settled_segments(test), 0L, "segments left after put");
 
@@ -2600,6 +2610,7 @@ static void chan_segment_reclaim(struct kunit *test)
 		   n, ms_send, n / 2, ms_recv, n / 2, ms_xchg);
 	kunit_info(test, "at most %ld segments live once settled, %ld with RCU-pending ones\n",
 		   c->max_settled, c->max_raw);
+	kct_expect_invariants(test, ch);
 	kcoro_chan_put(ch);
 }
 
@@ -2716,6 +2727,111 @@ static void chan_async(struct kunit *test)
 	kcoro_chan_put(ch);
 }
 
+/* ---------------------------------------------------------------------
+ * A receiver whose segment cannot be allocated in its atomic section.
+ */
+
+static const long kct_segfail_caps[] = {
+	KCORO_CHAN_RENDEZVOUS, 1, 4, KCORO_CHAN_UNLIMITED,
+};
+
+static void kct_segfail_desc(const long *cap, char *desc)
+{
+	snprintf(desc, KUNIT_PARAM_DESC_SIZE, "capacity %ld", *cap);
+}
+
+KUNIT_ARRAY_PARAM(chan_segfail, kct_segfail_caps, kct_segfail_desc);
+
+#define KCT_SEGFAIL_RECV	4
+
+/*
+ * Segments of one cell, so that each receiver ahead of the senders needs a
+ * new one, and injected failures of the allocations made inside the
+ * atomic sections (the spare taken, GFP_ATOMIC failing).  A receiver that
+ * reserved its cell must finish it: it used to give the cell up, and the
+ * element a sender then buffered there was never received nor hooked.
+ * Every element sent is received exactly once, nothing reaches the hook,
+ * a timed receiver that went through the same path cancels cleanly, and
+ * the buffer has not grown beyond its capacity.
+ */
+static void chan_segment_alloc_fail(struct kunit *test)
+{
+	const long cap = *(const long *)test->param_value;
+	struct kct_op op[KCT_SEGFAIL_RECV], tmo;
+	struct kcoro_chan_stats st0, st1;
+	struct kcoro_chan *ch;
+	unsigned long seen = 0;
+	struct kct_hook h;
+	void *elem;
+	long i, n;
+
+	memset(op, 0, sizeof(op));
+	kct_hook_reset(&h);
+	ch = kct_chan(cap, KCORO_CHAN_SUSPEND, 1, &h);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(ch));
+	kcoro_chan_get_stats(&st0);
+
+	/* Each receiver after the first fails twice, then gets its segment. */
+	for (i = 0; i < KCT_SEGFAIL_RECV; i++) {
+		kcoro_test_fail_segment_allocs(i ? 2 : 0);
+		kct_op_init(&op[i], ch, KCT_RECV, KCT_POISON);
+		if (!kct_op_co_suspended(test, &op[i], kct_cpu(i), i + 1))
+			goto out;
+		KUNIT_EXPECT_EQ_MSG(test, kcoro_test_fail_segment_allocs(0), 0,
+				    "receiver %ld left injected failures", i);
+	}
+	/* One more, timed: it goes the same way, then cancels itself. */
+	kcoro_test_fail_segment_allocs(1);
+	kct_op_init(&tmo, ch, KCT_RECV_TMO, KCT_POISON);
+	tmo.timeout_ns = 20 * NSEC_PER_MSEC;
+	if (!kct_op_co(test, &tmo, kct_cpu(1)))
+		goto out;
+	KUNIT_EXPECT_EQ(test, kct_op_finish(test, &tmo), -ETIMEDOUT);
+	KUNIT_EXPECT_EQ(test, kcoro_test_fail_segment_allocs(0), 0);
+
+	kcoro_chan_get_stats(&st1);
+	KUNIT_EXPECT_GE_MSG(test, st1.segment_waits - st0.segment_waits,
+			    KCT_SEGFAIL_RECV,
+			    "receivers that waited for their segment");
+
+	for (i = 0; i < KCT_SEGFAIL_RECV; i++)
+		KUNIT_EXPECT_EQ(test, kcoro_chan_send(ch, KCT_E(i + 1)), 0);
+	for (i = 0; i < KCT_SEGFAIL_RECV; i++) {
+		KUNIT_EXPECT_EQ(test, kct_op_finish(test, &op[i]), 0);
+		n = KCT_V(op[i].elem);
+		if (n < 1 || n > KCT_SEGFAIL_RECV || (seen & BIT(n))) {
+			KUNIT_FAIL(test, "receiver %ld got %#lx", i, n);
+			continue;
+		}
+		seen |= BIT(n);
+	}
+	KUNIT_EXPECT_EQ(test, seen, GENMASK(KCT_SEGFAIL_RECV, 1));
+	KUNIT_EXPECT_EQ(test, kct_hooked(&h), 0);
+	kct_expect_waiters(test, 0);
+	kct_expect_invariants(test, ch);
+
+	/* The buffer holds its capacity, not one more. */
+	if (cap != KCORO_CHAN_UNLIMITED) {
+		for (i = 0; i < cap; i++)
+			KUNIT_EXPECT_EQ(test, kcoro_chan_try_send(ch, KCT_E(100 + i)), 0);
+		KUNIT_EXPECT_EQ(test, kcoro_chan_try_send(ch, KCT_E(200)), -EAGAIN);
+		for (i = 0; i < cap; i++) {
+			KUNIT_EXPECT_EQ(test, kcoro_chan_try_recv(ch, &elem), 0);
+			KUNIT_EXPECT_PTR_EQ(test, elem, KCT_E(100 + i));
+		}
+		KUNIT_EXPECT_EQ(test, kcoro_chan_try_recv(ch, &elem), -EAGAIN);
+		kct_expect_invariants(test, ch);
+	}
+	kcoro_chan_put(ch);
+	return;
+out:
+	kcoro_test_fail_segment_allocs(0);
+	kcoro_chan_cancel(ch);
+	for (i = 0; i < KCT_SEGFAIL_RECV; i++)
+		kct_op_finish(test, &op[i]);
+	kcoro_chan_put(ch);
+}
+
 static struct kunit_case kct_cases[] = {
 	KUNIT_CASE(chan_create_validation),
 	KUNIT_CASE(chan_ptr_rendezvous_basic),
@@ -2728,6 +2844,7 @@ static struct kunit_case kct_cases[] = {
 	KUNIT_CASE(chan_cancel),
 	KUNIT_CASE(chan_waiter_cancel),
 	KUNIT_CASE(chan_async),
+	KUNIT_CASE_PARAM(chan_segment_alloc_fail, chan_segfail_gen_params),
 	KUNIT_CASE_PARAM_ATTR(chan_stress, chan_stress_gen_params, kct_slow),
 	KUNIT_CASE_SLOW(chan_segment_reclaim),
 	{}
@@ -2743,4 +2860,5 @@ static struct kunit_suite kct_suite = {
 kunit_test_suites(&kct_suite);
 
 MODULE_DESCRIPTION("KUnit tests for kcoro channels");
+MODULE_IMPORT_NS(EXPORTED_FOR_KUNIT_TESTING);
 MODULE_LICENSE("GPL");

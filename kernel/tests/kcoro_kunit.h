@@ -28,6 +28,8 @@
 #include <linux/sched/task_stack.h>
 #include <linux/slab.h>
 
+#include "test_hooks.h"
+
 /* How long freed objects may take to go (RCU, a coroutine's last put). */
 #define KCORO_KUNIT_LEAK_MS	5000
 
@@ -308,6 +310,8 @@ static inline void kcoro_kunit_exit(struct kunit *test)
 	KUNIT_EXPECT_EQ_MSG(test, ch.segments, base->ch.segments, "segments leaked");
 	KUNIT_EXPECT_EQ_MSG(test, ch.waiters, base->ch.waiters, "waiters left");
 	KUNIT_EXPECT_EQ_MSG(test, co.live, live, "coroutines leaked");
+	KUNIT_EXPECT_EQ_MSG(test, ch.eb_stalls, base->ch.eb_stalls,
+			    "a cancelled receiver waited for an expandBuffer that never came");
 	kunit_info(test, "took %lld ms\n", ktime_ms_delta(ktime_get(), base->start));
 }
 

@@ -577,6 +577,7 @@ static void select_stress(struct kunit *test)
 	struct kcoro *pco[KST_NCH * KST_NPROD], *sco[KST_NSEL], *side;
 	unsigned int i, pass;
 	struct kst_stress *s;
+	char buf[120];
 
 	s = kunit_kzalloc(test, sizeof(*s), GFP_KERNEL);
 	KUNIT_ASSERT_NOT_NULL(test, s);
@@ -622,8 +623,12 @@ static void select_stress(struct kunit *test)
 		KUNIT_EXPECT_EQ(test, atomic_read(&s->side_sent),
 				atomic_read(&s->side_got));
 		KUNIT_EXPECT_EQ(test, kst_waiters(test), 0);
-		for (i = 0; i < KST_NCH; i++)
+		for (i = 0; i < KST_NCH; i++) {
+			KUNIT_EXPECT_EQ_MSG(test, kcoro_test_chan_check(s->ch[i], buf,
+									sizeof(buf)), 0,
+					    "channel %d invariant: %s", i, buf);
 			kcoro_chan_put(s->ch[i]);
+		}
 		kcoro_chan_put(s->side);
 		bitmap_free(s->seen);
 	}
@@ -655,3 +660,4 @@ kunit_test_suites(&kst_suite);
 
 MODULE_DESCRIPTION("KUnit tests for kcoro_select()");
 MODULE_LICENSE("GPL");
+MODULE_IMPORT_NS(EXPORTED_FOR_KUNIT_TESTING);

@@ -1133,6 +1133,69 @@ TEST_F(chan, poll_wakeups)
 	close(ch);
 }
 
+struct close_drain {
+	int fd;
+	int done;
+};
+
+static void *close_drain_thread(void *arg)
+{
+	struct close_drain *cd = arg;
+	char buf[8];
+
+	kcoro_close(cd->fd);
+	kcoro_recv(cd->fd, buf, sizeof(buf), 0);
+	__atomic_store_n(&cd->done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/*
+ * The mask a poll returns describes the channel at one instant, even when
+ * a close or cancel races with it: a channel that held a message and is
+ * closed and drained meanwhile is always readable (the message, or the
+ * hang-up), and a writer woken by a cancel sees the hang-up with the room.
+ */
+TEST_F(chan, poll_one_instant)
+{
+	const short io = POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM;
+	struct close_drain cd;
+	unsigned int i, polls = 0;
+	pthread_t t;
+	struct op *op;
+	short rev;
+	int ch;
+
+	for (i = 0; i < 300; i++) {
+		ch = MKCHAN(1, 0, 0, 0);
+		ASSERT_EQ(0, kcoro_send(ch, "m", 1, 0));
+		cd.fd = ch;
+		cd.done = 0;
+		ASSERT_EQ(0, pthread_create(&t, NULL, close_drain_thread, &cd));
+		do {
+			rev = revents(ch, POLLIN);
+			polls++;
+			ASSERT_NE(0, rev) TH_LOG("round %u: nothing ready", i);
+		} while (!__atomic_load_n(&cd.done, __ATOMIC_ACQUIRE));
+		pthread_join(t, NULL);
+		EXPECT_EQ(POLLIN | POLLERR | POLLHUP, revents(ch, POLLIN));
+		close(ch);
+	}
+	for (i = 0; i < 200; i++) {
+		ch = MKCHAN(1, 0, 0, 0);
+		ASSERT_EQ(0, kcoro_send(ch, "f", 1, 0));
+		op = op_new(ch, OP_POLL, 0);
+		op->events = POLLOUT;
+		ASSERT_TRUE(op_start_blocked(op));
+		ASSERT_EQ(0, kcoro_cancel(ch));
+		EXPECT_EQ(POLLOUT | POLLERR | POLLHUP, op_join(op))
+			TH_LOG("round %u", i);
+		free(op);
+		EXPECT_EQ(io | POLLERR | POLLHUP, revents(ch, io));
+		close(ch);
+	}
+	TH_LOG("%u polls raced a close and drain", polls);
+}
+
 static int ep_wait(int ep, struct epoll_event *ev, int n, int ms)
 {
 	int ret = epoll_wait(ep, ev, n, ms);
