@@ -23,6 +23,7 @@
 #include <linux/kcoro.h>
 #include <linux/kcoro_chan.h>
 #include <linux/moduleparam.h>
+#include <linux/mutex.h>
 #include <linux/percpu.h>
 #include <linux/poll.h>
 #include <linux/preempt.h>
@@ -508,10 +509,137 @@ static bool kc_test_seg_alloc_fails(void)
 {
 	return atomic_add_unless(&kc_test_seg_failures, -1, 0);
 }
+
+#define KC_TP_SLOTS	4
+static struct kcoro_test_pause *kc_tp_slots[KC_TP_SLOTS];
+static atomic_t kc_tp_armed = ATOMIC_INIT(0);
+static DEFINE_MUTEX(kc_tp_mutex);
+
+/**
+ * kcoro_test_pause_arm() - arm a pause point
+ * @p: the point; @p->ch, @p->point, @p->index, @p->pass and @p->release
+ *	set by the caller, which keeps @p until kcoro_test_pause_disarm()
+ *
+ * The first operation that reaches the point on @p->ch for cell @p->index
+ * marks @p arrived and, unless @p->pass, spins (preemptibly, in an RCU
+ * read-side section) until kcoro_test_pause_release() or a chained pause
+ * releases it.  For KUnit only.
+ *
+ * Return: 0, or -EBUSY when every slot is taken.
+ */
+int kcoro_test_pause_arm(struct kcoro_test_pause *p)
+{
+	int k, ret = -EBUSY;
+
+	atomic_set(&p->state, KCORO_TP_ARMED);
+	mutex_lock(&kc_tp_mutex);
+	for (k = 0; k < KC_TP_SLOTS; k++) {
+		if (!kc_tp_slots[k]) {
+			/* Publishes @p's fields to kc_tp_slow(). */
+			smp_store_release(&kc_tp_slots[k], p);
+			atomic_inc(&kc_tp_armed);
+			ret = 0;
+			break;
+		}
+	}
+	mutex_unlock(&kc_tp_mutex);
+	return ret;
+}
+EXPORT_SYMBOL_IF_KUNIT(kcoro_test_pause_arm);
+
+/**
+ * kcoro_test_pause_release() - let the operation paused at @p go on
+ * @p: an armed pause point (released before it is reached: passes)
+ */
+void kcoro_test_pause_release(struct kcoro_test_pause *p)
+{
+	int old = atomic_read(&p->state);
+
+	/* Release: the test's stores before the paused operation goes on. */
+	while (old < KCORO_TP_RELEASED &&
+	       !atomic_try_cmpxchg_release(&p->state, &old, KCORO_TP_RELEASED))
+		;
+}
+EXPORT_SYMBOL_IF_KUNIT(kcoro_test_pause_release);
+
+/**
+ * kcoro_test_pause_disarm() - take a pause point out
+ * @p: an armed pause point
+ *
+ * Releases it and waits (RCU: the operations are in atomic sections)
+ * until no operation can still be looking at @p.  May sleep.
+ */
+void kcoro_test_pause_disarm(struct kcoro_test_pause *p)
+{
+	int k;
+
+	kcoro_test_pause_release(p);
+	mutex_lock(&kc_tp_mutex);
+	for (k = 0; k < KC_TP_SLOTS; k++) {
+		if (kc_tp_slots[k] == p) {
+			WRITE_ONCE(kc_tp_slots[k], NULL);
+			atomic_dec(&kc_tp_armed);
+		}
+	}
+	mutex_unlock(&kc_tp_mutex);
+	synchronize_rcu();
+}
+EXPORT_SYMBOL_IF_KUNIT(kcoro_test_pause_disarm);
+
+static noinline void kc_tp_slow(struct kcoro_chan *ch,
+				enum kcoro_test_point point, u64 index)
+{
+	struct kcoro_test_pause *p;
+	int k;
+
+	for (k = 0; k < KC_TP_SLOTS; k++) {
+		/* Pairs with the release in kcoro_test_pause_arm(). */
+		p = smp_load_acquire(&kc_tp_slots[k]);
+		if (!p || p->ch != ch || p->point != point || p->index != index)
+			continue;
+		if (atomic_cmpxchg(&p->state, KCORO_TP_ARMED,
+				   KCORO_TP_ARRIVED) != KCORO_TP_ARMED)
+			continue;
+		if (p->release)
+			kcoro_test_pause_release(p->release);
+		if (p->pass) {
+			atomic_set_release(&p->state, KCORO_TP_DONE);
+			continue;
+		}
+		/*
+		 * Wait preemptibly, as an operation whose vCPU the host stops
+		 * waits, so that the test and the other operations of the
+		 * interleaving may use this CPU too.  rcu_read_lock() keeps
+		 * the segments this operation holds (the atomic section is
+		 * its RCU read-side section; test kernels have PREEMPT_RCU).
+		 */
+		rcu_read_lock();
+		preempt_enable();
+		/* Pairs with the release in kcoro_test_pause_release(). */
+		while (atomic_read_acquire(&p->state) != KCORO_TP_RELEASED)
+			cpu_relax();
+		preempt_disable();
+		rcu_read_unlock();
+		atomic_set_release(&p->state, KCORO_TP_DONE);
+	}
+}
+
+/* A pause point: nothing unless a KUnit case armed one. */
+static __always_inline void kc_tp(struct kcoro_chan *ch,
+				  enum kcoro_test_point point, u64 index)
+{
+	if (unlikely(atomic_read(&kc_tp_armed)))
+		kc_tp_slow(ch, point, index);
+}
 #else
 static inline bool kc_test_seg_alloc_fails(void)
 {
 	return false;
+}
+
+static __always_inline void kc_tp(struct kcoro_chan *ch,
+				  enum kcoro_test_point point, u64 index)
+{
 }
 #endif
 
@@ -1113,6 +1241,7 @@ static void kc_waiter_cancel_cell(struct kcoro_chan *ch, struct kc_waiter *w)
 	unsigned long st;
 	void *elem;
 
+	kc_tp(ch, KCORO_TP_CANCEL, kc_global(seg, i));
 	elem = kc_get_element(seg, i);
 	for (;;) {
 		st = kc_get_state(seg, i);
@@ -1310,6 +1439,7 @@ static void __kc_expand_buffer(struct kcoro_chan *ch)
 	seg = READ_ONCE(ch->eb_seg);
 	for (;;) {
 		b = atomic64_fetch_add(1, &ch->buffer_end);
+		kc_tp(ch, KCORO_TP_EB_FAA, b);
 		id = b / ch->seg_size;
 		s = kc_senders_counter(ch);
 		if (s <= b) {
@@ -1373,6 +1503,7 @@ static __always_inline int kc_send_to_receiver(struct kc_segment *seg,
 
 	if (!kc_cas_state(seg, i, st, KC_RESUMING_BY_SND))
 		return -EAGAIN;
+	kc_tp(seg->ch, KCORO_TP_RESUME, kc_global(seg, i));
 	kc_clean_element(seg, i);
 	if (kc_try_resume(w, elem, 0)) {
 		kc_set_state(seg, i, KC_DONE_RCV);
@@ -1478,6 +1609,7 @@ static int kc_send_impl(struct kcoro_chan *ch, void *elem,
 	for (;;) {
 		cur = atomic64_fetch_add(1, &ch->senders);
 		s = cur & KC_SENDERS_MASK;
+		kc_tp(ch, KCORO_TP_SEND_FAA, s);
 		closed = kc_is_closed(ch, cur, false);
 		i = s % ch->seg_size;
 		if (seg->id != s / ch->seg_size) {
@@ -1545,6 +1677,7 @@ static __always_inline int kc_receive_from_sender(struct kcoro_chan *ch,
 
 	if (!kc_cas_state(seg, i, st, KC_RESUMING_BY_RCV))
 		return -EAGAIN;
+	kc_tp(ch, KCORO_TP_RESUME, kc_global(seg, i));
 	if (kc_try_resume_sender(w)) {
 		kc_set_state(seg, i, KC_DONE_RCV);
 		kc_waiter_release(w);
@@ -1728,6 +1861,7 @@ static int kc_receive_impl(struct kcoro_chan *ch, unsigned long waiter,
 		if (kc_is_closed(ch, atomic64_read(&ch->senders), true))
 			return KC_CLOSED;
 		r = atomic64_fetch_add(1, &ch->receivers);
+		kc_tp(ch, KCORO_TP_RECV_FAA, r);
 		i = r % ch->seg_size;
 		if (seg->id != r / ch->seg_size) {
 			seg = kc_find_segment_receive(ch, r / ch->seg_size, seg,

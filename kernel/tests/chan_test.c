@@ -2832,6 +2832,347 @@ out:
 	kcoro_chan_put(ch);
 }
 
+/* ---------------------------------------------------------------------
+ * Replayed interleavings: pause points (kernel/test_hooks.h) stop an
+ * operation inside its atomic section at a named place, so that a case
+ * can run the others through a chosen order, the same every time.
+ * Paused operations run in kthreads (a paused coroutine would hold its
+ * CPU's coroutine scheduler), each bound to a CPU: one that spins with
+ * preemption off on a RESUMING_* cell must not share its CPU with the
+ * paused claimant.
+ */
+
+static void kct_pause(struct kunit *test, struct kcoro_test_pause *p,
+		      struct kcoro_chan *ch, enum kcoro_test_point point,
+		      u64 index, struct kcoro_test_pause *release, bool pass)
+{
+	memset(p, 0, sizeof(*p));
+	p->ch = ch;
+	p->point = point;
+	p->index = index;
+	p->release = release;
+	p->pass = pass;
+	KUNIT_ASSERT_EQ(test, kcoro_test_pause_arm(p), 0);
+}
+
+static bool kct_arrived(struct kcoro_test_pause *p)
+{
+	return atomic_read(&p->state) >= KCORO_TP_ARRIVED;
+}
+
+static bool kct_wait_arrived(struct kunit *test, struct kcoro_test_pause *p,
+			     const char *what)
+{
+	if (kct_wait_for(kct_arrived(p)))
+		return true;
+	KUNIT_FAIL(test, "nobody reached the pause point: %s", what);
+	return false;
+}
+
+/* Run @op in a new kthread bound to @cpu (accepts SIGUSR1). */
+static bool kct_op_thread_on(struct kunit *test, struct kct_op *op, int cpu)
+{
+	struct task_struct *t = kthread_create(kct_op_thread_fn, op, "kct_op/%d",
+					       cpu);
+
+	if (IS_ERR(t)) {
+		KUNIT_FAIL(test, "kthread: %pe", t);
+		return false;
+	}
+	kthread_bind(t, cpu);
+	get_task_struct(t);
+	op->task = t;
+	wake_up_process(t);
+	return true;
+}
+
+static bool kct_thread_suspended(struct kunit *test, struct kct_op *op,
+				 int cpu, long waiters)
+{
+	if (!kct_op_thread_on(test, op, cpu))
+		return false;
+	if (kct_wait_waiters(test, waiters))
+		return true;
+	KUNIT_FAIL(test, "operation %d did not suspend (waiters %ld)", op->kind,
+		   kct_waiters(test));
+	return false;
+}
+
+/* Interrupt the operation of kthread @op (a waiter: -EINTR). */
+static void kct_op_signal(struct kct_op *op)
+{
+	send_sig(SIGUSR1, op->task, 1);
+}
+
+/*
+ * Kotlin's Q7 (bufferedchannel notes, appendix R), capacity 1, segments of
+ * one cell: S0 buffers in cell 0, S1 waits in cell 1; R0 and R1 both
+ * reserve their cells before R0's expandBuffer looks at cell 1, which it
+ * therefore wraps (waiter_eb) instead of resuming; S1 is cancelled; R1
+ * finds INTERRUPTED_SEND and waits in cell 2.  Without the fix in
+ * kc_waiter_cancel_cell() nobody pays the wrapped cell's expandBuffer and
+ * bufferEnd - receivers is one short for good; then a receiver cancelled
+ * at the front waits for an expandBuffer that never comes.
+ */
+static void chan_replay_q7(struct kunit *test)
+{
+	struct kcoro_test_pause p_eb, p_r1;
+	struct kct_op s1, r0, r1;
+	struct kcoro_chan *ch;
+	struct kct_hook h;
+	void *elem;
+
+	memset(&s1, 0, sizeof(s1));
+	memset(&r0, 0, sizeof(r0));
+	memset(&r1, 0, sizeof(r1));
+	kct_hook_reset(&h);
+	ch = kct_chan(1, KCORO_CHAN_SUSPEND, 1, &h);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(ch));
+	kct_pause(test, &p_eb, ch, KCORO_TP_EB_FAA, 1, NULL, false);
+	kct_pause(test, &p_r1, ch, KCORO_TP_RECV_FAA, 1, &p_eb, false);
+
+	KUNIT_EXPECT_EQ(test, kcoro_chan_send(ch, KCT_E(1)), 0);
+	kct_op_init(&s1, ch, KCT_SEND, KCT_E(2));
+	if (!kct_thread_suspended(test, &s1, kct_cpu(0), 1))
+		goto out;
+	/* R0 takes cell 0; its expandBuffer stops before cell 1. */
+	kct_op_init(&r0, ch, KCT_RECV, KCT_POISON);
+	if (!kct_op_thread_on(test, &r0, kct_cpu(1)) ||
+	    !kct_wait_arrived(test, &p_eb, "R0's expandBuffer"))
+		goto out;
+	/* R1 reserves cell 1 and stops there, which lets R0 go on. */
+	kct_op_init(&r1, ch, KCT_RECV, KCT_POISON);
+	if (!kct_op_thread_on(test, &r1, kct_cpu(0)) ||
+	    !kct_wait_arrived(test, &p_r1, "R1 after its FAA"))
+		goto out;
+	KUNIT_EXPECT_EQ(test, kct_op_finish(test, &r0), 0);
+	KUNIT_EXPECT_PTR_EQ(test, r0.elem, KCT_E(1));
+	/* S1, wrapped by R0's expandBuffer, is cancelled. */
+	kct_op_signal(&s1);
+	KUNIT_EXPECT_EQ(test, kct_op_finish(test, &s1), -EINTR);
+	kct_expect_hook_seq(test, &h, (const unsigned long[]){ 2 }, 1);
+	/* R1 finds INTERRUPTED_SEND and waits in cell 2. */
+	kcoro_test_pause_release(&p_r1);
+	kct_expect_waiters(test, 1);
+	kct_expect_invariants(test, ch);
+	/* Cancelled at the front, R1 must not wait for an expandBuffer. */
+	kct_op_signal(&r1);
+	KUNIT_EXPECT_EQ(test, kct_op_finish(test, &r1), -EINTR);
+	kct_expect_invariants(test, ch);
+	/* Capacity 1, still. */
+	KUNIT_EXPECT_EQ(test, kcoro_chan_try_send(ch, KCT_E(3)), 0);
+	KUNIT_EXPECT_EQ(test, kcoro_chan_try_send(ch, KCT_E(4)), -EAGAIN);
+	KUNIT_EXPECT_EQ(test, kcoro_chan_try_recv(ch, &elem), 0);
+	KUNIT_EXPECT_PTR_EQ(test, elem, KCT_E(3));
+out:
+	kcoro_test_pause_disarm(&p_eb);
+	kcoro_test_pause_disarm(&p_r1);
+	kcoro_chan_cancel(ch);
+	kct_op_finish(test, &r0);
+	kct_op_finish(test, &r1);
+	kct_op_finish(test, &s1);
+	kcoro_chan_put(ch);
+}
+
+static const long kct_replay_caps[] = {
+	KCORO_CHAN_RENDEZVOUS, 1, KCORO_CHAN_UNLIMITED,
+};
+
+static void kct_replay_desc(const long *cap, char *desc)
+{
+	snprintf(desc, KUNIT_PARAM_DESC_SIZE, "capacity %ld", *cap);
+}
+
+KUNIT_ARRAY_PARAM(chan_replay, kct_replay_caps, kct_replay_desc);
+
+/*
+ * Close and cancel between an operation's FAA and its cell: a send that
+ * reserved its cell before the close goes on as if the close came after
+ * it (its element is received), unless a receive linearizes first; a
+ * receive that reserved an empty cell fails with -EPIPE; a send whose
+ * channel is cancelled meanwhile fails with -EPIPE and its element
+ * reaches the hook, once.
+ */
+static void chan_replay_close(struct kunit *test)
+{
+	const long cap = *(const long *)test->param_value;
+	struct kcoro_test_pause p;
+	struct kcoro_chan *ch;
+	struct kct_op op;
+	struct kct_hook h;
+	void *elem;
+
+	/*
+	 * A send reserved cell 0, then the channel is closed: the send goes
+	 * on (it buffers, or waits for its receiver) and is received.
+	 */
+	memset(&op, 0, sizeof(op));
+	kct_hook_reset(&h);
+	ch = kct_chan(cap, KCORO_CHAN_SUSPEND, 1, &h);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(ch));
+	kct_pause(test, &p, ch, KCORO_TP_SEND_FAA, 0, NULL, false);
+	kct_op_init(&op, ch, KCT_SEND, KCT_E(1));
+	if (kct_op_thread_on(test, &op, kct_cpu(1)) &&
+	    kct_wait_arrived(test, &p, "send after its FAA")) {
+		KUNIT_EXPECT_TRUE(test, kcoro_chan_close(ch));
+		kcoro_test_pause_release(&p);
+		if (cap == KCORO_CHAN_RENDEZVOUS)
+			kct_expect_waiters(test, 1);
+		else
+			KUNIT_EXPECT_EQ(test, kct_op_finish(test, &op), 0);
+		KUNIT_EXPECT_EQ(test, kcoro_chan_recv(ch, &elem), 0);
+		KUNIT_EXPECT_PTR_EQ(test, elem, KCT_E(1));
+		KUNIT_EXPECT_EQ(test, kct_op_finish(test, &op), 0);
+		KUNIT_EXPECT_EQ(test, kcoro_chan_recv(ch, &elem), -EPIPE);
+		KUNIT_EXPECT_EQ(test, kct_hooked(&h), 0);
+		kct_expect_invariants(test, ch);
+	}
+	kcoro_test_pause_disarm(&p);
+	kct_op_finish(test, &op);
+	kcoro_chan_put(ch);
+
+	/*
+	 * The same, but a receive comes before the send reaches its cell:
+	 * it finds the channel closed with an empty cell that a send is
+	 * coming to, poisons the cell (Kotlin's hasElements) and fails; the
+	 * send, sent back to a new cell, finds the channel closed, fails and
+	 * hands its element to the hook, once.
+	 */
+	kct_hook_reset(&h);
+	ch = kct_chan(cap, KCORO_CHAN_SUSPEND, 1, &h);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(ch));
+	kct_pause(test, &p, ch, KCORO_TP_SEND_FAA, 0, NULL, false);
+	kct_op_init(&op, ch, KCT_SEND, KCT_E(4));
+	if (kct_op_thread_on(test, &op, kct_cpu(1)) &&
+	    kct_wait_arrived(test, &p, "send after its FAA")) {
+		KUNIT_EXPECT_TRUE(test, kcoro_chan_close(ch));
+		KUNIT_EXPECT_EQ(test, kcoro_chan_recv(ch, &elem), -EPIPE);
+		kcoro_test_pause_release(&p);
+		KUNIT_EXPECT_EQ(test, kct_op_finish(test, &op), -EPIPE);
+		kct_expect_hook_seq(test, &h, (const unsigned long[]){ 4 }, 1);
+		kct_expect_invariants(test, ch);
+	}
+	kcoro_test_pause_disarm(&p);
+	kct_op_finish(test, &op);
+	kcoro_chan_put(ch);
+
+	/* A receive reserved empty cell 0, then the channel is closed. */
+	kct_hook_reset(&h);
+	ch = kct_chan(cap, KCORO_CHAN_SUSPEND, 1, &h);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(ch));
+	kct_pause(test, &p, ch, KCORO_TP_RECV_FAA, 0, NULL, false);
+	kct_op_init(&op, ch, KCT_RECV, KCT_POISON);
+	if (kct_op_thread_on(test, &op, kct_cpu(1)) &&
+	    kct_wait_arrived(test, &p, "receive after its FAA")) {
+		KUNIT_EXPECT_TRUE(test, kcoro_chan_close(ch));
+		kcoro_test_pause_release(&p);
+		KUNIT_EXPECT_EQ(test, kct_op_finish(test, &op), -EPIPE);
+		KUNIT_EXPECT_EQ(test, kcoro_chan_try_send(ch, KCT_E(2)), -EPIPE);
+		KUNIT_EXPECT_EQ(test, kct_hooked(&h), 0);
+		kct_expect_invariants(test, ch);
+	}
+	kcoro_test_pause_disarm(&p);
+	kct_op_finish(test, &op);
+	kcoro_chan_put(ch);
+
+	/* A send reserved cell 0, then the channel is cancelled. */
+	kct_hook_reset(&h);
+	ch = kct_chan(cap, KCORO_CHAN_SUSPEND, 1, &h);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(ch));
+	kct_pause(test, &p, ch, KCORO_TP_SEND_FAA, 0, NULL, false);
+	kct_op_init(&op, ch, KCT_SEND, KCT_E(3));
+	if (kct_op_thread_on(test, &op, kct_cpu(1)) &&
+	    kct_wait_arrived(test, &p, "send after its FAA")) {
+		KUNIT_EXPECT_TRUE(test, kcoro_chan_cancel(ch));
+		kcoro_test_pause_release(&p);
+		KUNIT_EXPECT_EQ(test, kct_op_finish(test, &op), -EPIPE);
+		kct_expect_hook_seq(test, &h, (const unsigned long[]){ 3 }, 1);
+		KUNIT_EXPECT_EQ(test, kcoro_chan_recv(ch, &elem), -EPIPE);
+		kct_expect_invariants(test, ch);
+	}
+	kcoro_test_pause_disarm(&p);
+	kct_op_finish(test, &op);
+	kcoro_chan_put(ch);
+}
+
+/*
+ * A resumer claimed a waiter (RESUMING_*) and stops; the waiter's owner is
+ * cancelled meanwhile, wins the waiter's decision and waits for the
+ * claimant, which then fails to resume it and moves to the next cell.
+ * Both ways round on a rendezvous channel: every element is received or
+ * hooked exactly once.
+ */
+static void chan_replay_resume_cancel(struct kunit *test)
+{
+	struct kcoro_test_pause p_res, p_can;
+	struct kct_op w, r;
+	struct kcoro_chan *ch;
+	struct kct_hook h;
+	void *elem;
+
+	/* A sender claims a waiting receiver, which is interrupted. */
+	memset(&w, 0, sizeof(w));
+	memset(&r, 0, sizeof(r));
+	kct_hook_reset(&h);
+	ch = kct_chan(KCORO_CHAN_RENDEZVOUS, KCORO_CHAN_SUSPEND, 1, &h);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(ch));
+	kct_pause(test, &p_res, ch, KCORO_TP_RESUME, 0, NULL, false);
+	kct_pause(test, &p_can, ch, KCORO_TP_CANCEL, 0, &p_res, true);
+	kct_op_init(&w, ch, KCT_RECV, KCT_POISON);
+	kct_op_init(&r, ch, KCT_SEND, KCT_E(1));
+	if (kct_thread_suspended(test, &w, kct_cpu(0), 1) &&
+	    kct_op_thread_on(test, &r, kct_cpu(1)) &&
+	    kct_wait_arrived(test, &p_res, "sender claiming the receiver")) {
+		kct_op_signal(&w);
+		KUNIT_EXPECT_EQ(test, kct_op_finish(test, &w), -EINTR);
+		KUNIT_EXPECT_TRUE(test, kct_arrived(&p_can));
+		/* The sender moved on to cell 1 and waits there. */
+		kct_expect_waiters(test, 1);
+		KUNIT_EXPECT_EQ(test, kcoro_chan_recv(ch, &elem), 0);
+		KUNIT_EXPECT_PTR_EQ(test, elem, KCT_E(1));
+		KUNIT_EXPECT_EQ(test, kct_op_finish(test, &r), 0);
+		KUNIT_EXPECT_EQ(test, kct_hooked(&h), 0);
+		kct_expect_invariants(test, ch);
+	}
+	kcoro_test_pause_disarm(&p_can);
+	kcoro_test_pause_disarm(&p_res);
+	kcoro_chan_cancel(ch);
+	kct_op_finish(test, &w);
+	kct_op_finish(test, &r);
+	kcoro_chan_put(ch);
+
+	/* A receiver claims a waiting sender, which is interrupted. */
+	memset(&w, 0, sizeof(w));
+	memset(&r, 0, sizeof(r));
+	kct_hook_reset(&h);
+	ch = kct_chan(KCORO_CHAN_RENDEZVOUS, KCORO_CHAN_SUSPEND, 1, &h);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(ch));
+	kct_pause(test, &p_res, ch, KCORO_TP_RESUME, 0, NULL, false);
+	kct_pause(test, &p_can, ch, KCORO_TP_CANCEL, 0, &p_res, true);
+	kct_op_init(&w, ch, KCT_SEND, KCT_E(2));
+	kct_op_init(&r, ch, KCT_RECV, KCT_POISON);
+	if (kct_thread_suspended(test, &w, kct_cpu(0), 1) &&
+	    kct_op_thread_on(test, &r, kct_cpu(1)) &&
+	    kct_wait_arrived(test, &p_res, "receiver claiming the sender")) {
+		kct_op_signal(&w);
+		KUNIT_EXPECT_EQ(test, kct_op_finish(test, &w), -EINTR);
+		KUNIT_EXPECT_TRUE(test, kct_arrived(&p_can));
+		kct_expect_hook_seq(test, &h, (const unsigned long[]){ 2 }, 1);
+		/* The receiver moved on to cell 1 and waits there. */
+		kct_expect_waiters(test, 1);
+		KUNIT_EXPECT_EQ(test, kcoro_chan_send(ch, KCT_E(3)), 0);
+		KUNIT_EXPECT_EQ(test, kct_op_finish(test, &r), 0);
+		KUNIT_EXPECT_PTR_EQ(test, r.elem, KCT_E(3));
+		kct_expect_invariants(test, ch);
+	}
+	kcoro_test_pause_disarm(&p_can);
+	kcoro_test_pause_disarm(&p_res);
+	kcoro_chan_cancel(ch);
+	kct_op_finish(test, &w);
+	kct_op_finish(test, &r);
+	kcoro_chan_put(ch);
+}
+
 static struct kunit_case kct_cases[] = {
 	KUNIT_CASE(chan_create_validation),
 	KUNIT_CASE(chan_ptr_rendezvous_basic),
@@ -2845,6 +3186,9 @@ static struct kunit_case kct_cases[] = {
 	KUNIT_CASE(chan_waiter_cancel),
 	KUNIT_CASE(chan_async),
 	KUNIT_CASE_PARAM(chan_segment_alloc_fail, chan_segfail_gen_params),
+	KUNIT_CASE(chan_replay_q7),
+	KUNIT_CASE_PARAM(chan_replay_close, chan_replay_gen_params),
+	KUNIT_CASE(chan_replay_resume_cancel),
 	KUNIT_CASE_PARAM_ATTR(chan_stress, chan_stress_gen_params, kct_slow),
 	KUNIT_CASE_SLOW(chan_segment_reclaim),
 	{}

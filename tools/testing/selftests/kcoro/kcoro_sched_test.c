@@ -473,9 +473,9 @@ static bool parse_stats(char *text, struct dbg_view *v, long ncpus)
 	static const char * const keys[] = {
 		"live", "spawned", "switches", "stacks", "cached_stacks",
 		"long_runs", "guard_violations", "channels", "segments",
-		"waiters",
+		"waiters", "eb_stalls", "segment_waits",
 	};
-	unsigned long long val[10], sw, steals, cur, ho, hom;
+	unsigned long long val[ARRAY_SIZE(keys)], sw, steals, cur, ho, hom;
 	char *line, *next, *tab;
 	int i = 0, cpu, end, last = -1, workers;
 
@@ -484,7 +484,7 @@ static bool parse_stats(char *text, struct dbg_view *v, long ncpus)
 		if (!next)
 			return parse_fail(v, "unterminated line", line);
 		*next++ = 0;
-		if (i < 10) {
+		if (i < (int)ARRAY_SIZE(keys)) {
 			tab = strchr(line, '\t');
 			if (!tab || strncmp(line, keys[i], tab - line) ||
 			    strlen(keys[i]) != (size_t)(tab - line) ||
@@ -505,7 +505,7 @@ static bool parse_stats(char *text, struct dbg_view *v, long ncpus)
 		v->cpu_listed[cpu] = true;
 		v->cpus++;
 	}
-	if (i < 10)
+	if (i < (int)ARRAY_SIZE(keys))
 		return parse_fail(v, "missing", keys[i]);
 	if (!v->cpus)
 		return parse_fail(v, "no cpu line", "");
