@@ -566,15 +566,21 @@ EXPORT_SYMBOL_IF_KUNIT(kcoro_test_pause_release);
  * kcoro_test_pause_disarm() - take a pause point out
  * @p: an armed pause point
  *
- * Releases it and waits (RCU: the operations are in atomic sections)
- * until no operation can still be looking at @p.  May sleep.
+ * Releases every armed point (an operation paused at another one would
+ * hold up the grace period waited for here: a case disarms its points
+ * when it ends, whether it passed or failed), takes @p out and waits (RCU:
+ * the operations are in atomic sections) until no operation can still be
+ * looking at @p.  May sleep.
  */
 void kcoro_test_pause_disarm(struct kcoro_test_pause *p)
 {
 	int k;
 
-	kcoro_test_pause_release(p);
 	mutex_lock(&kc_tp_mutex);
+	for (k = 0; k < KC_TP_SLOTS; k++) {
+		if (kc_tp_slots[k])
+			kcoro_test_pause_release(kc_tp_slots[k]);
+	}
 	for (k = 0; k < KC_TP_SLOTS; k++) {
 		if (kc_tp_slots[k] == p) {
 			WRITE_ONCE(kc_tp_slots[k], NULL);

@@ -638,6 +638,130 @@ static void select_stress(struct kunit *test)
  * Suite.
  */
 
+/* ---------------------------------------------------------------------
+ * Replayed: a clause is resumed while its select still registers.
+ */
+
+struct kst_thread_op {
+	struct kst_one *sel;		/* a select, or: */
+	struct kcoro_chan *ch;		/* a send of @elem on @ch */
+	void *elem;
+	int ret;
+	bool done;
+};
+
+static int kst_thread_fn(void *arg)
+{
+	struct kst_thread_op *t = arg;
+
+	if (t->sel) {
+		kst_one_fn(t->sel);
+		t->ret = t->sel->ret;
+	} else {
+		t->ret = kcoro_chan_send(t->ch, t->elem);
+	}
+	/* Publishes ret (and the select's clauses) to the test thread. */
+	smp_store_release(&t->done, true);
+	return 0;
+}
+
+static struct task_struct *kst_thread_on(struct kunit *test,
+					 struct kst_thread_op *t, int cpu)
+{
+	struct task_struct *task = kthread_create(kst_thread_fn, t, "kst_op/%d",
+						  cpu);
+
+	KUNIT_ASSERT_FALSE(test, IS_ERR(task));
+	kthread_bind(task, cpu);
+	get_task_struct(task);
+	wake_up_process(task);
+	return task;
+}
+
+static bool kst_thread_done(struct kst_thread_op *t)
+{
+	/* Pairs with the release in kst_thread_fn(). */
+	return smp_load_acquire(&t->done);
+}
+
+/*
+ * A select receives on A and B (biased: it registers in array order).
+ * It has registered on A and stops right
+ * after its FAA on B; a send on A finds the select's waiter and claims
+ * it, but the select is still registering (Kotlin's
+ * TRY_SELECT_REREGISTER): the send fails that cell and waits in the next,
+ * and the select, once it finished registering, registers on A again and
+ * gets the element there.  Exactly one clause wins, the element arrives
+ * once, and B keeps nothing.
+ */
+static void select_replay_reregister(struct kunit *test)
+{
+	struct kst_one o = { .n = 2, .flags = KCORO_SELECT_BIASED,
+			     .timeout_ns = -1 };
+	struct kst_thread_op sel = { .sel = &o }, snd = { };
+	struct kcoro_test_pause p_reg, p_res;
+	struct task_struct *ts, *tn = NULL;
+	struct kcoro_chan *a, *b;
+	char buf[120];
+
+	a = kst_chan(test, 0, 1, NULL, NULL);
+	b = kst_chan(test, 0, 1, NULL, NULL);
+	o.c[0].ch = a;
+	o.c[0].op = KCORO_SELECT_RECV;
+	o.c[1].ch = b;
+	o.c[1].op = KCORO_SELECT_RECV;
+	memset(&p_reg, 0, sizeof(p_reg));
+	p_reg.ch = b;
+	p_reg.point = KCORO_TP_RECV_FAA;
+	p_reg.index = 0;
+	memset(&p_res, 0, sizeof(p_res));
+	p_res.ch = a;
+	p_res.point = KCORO_TP_RESUME;
+	p_res.index = 0;
+	p_res.pass = true;
+	KUNIT_ASSERT_EQ(test, kcoro_test_pause_arm(&p_reg), 0);
+	KUNIT_ASSERT_EQ(test, kcoro_test_pause_arm(&p_res), 0);
+
+	ts = kst_thread_on(test, &sel, kst_cpu(0));
+	if (!kcoro_kunit_wait_for(atomic_read(&p_reg.state) >= KCORO_TP_ARRIVED)) {
+		KUNIT_FAIL(test, "the select never registered on B");
+		goto out;
+	}
+	snd.ch = a;
+	snd.elem = KST_E(0x5e1);
+	tn = kst_thread_on(test, &snd, kst_cpu(1));
+	if (!kcoro_kunit_wait_for(atomic_read(&p_res.state) >= KCORO_TP_ARRIVED)) {
+		KUNIT_FAIL(test, "the send never claimed the select's waiter");
+		goto out;
+	}
+	kcoro_test_pause_release(&p_reg);
+	KUNIT_EXPECT_TRUE(test, kcoro_kunit_wait_for(kst_thread_done(&sel)));
+	KUNIT_EXPECT_TRUE(test, kcoro_kunit_wait_for(kst_thread_done(&snd)));
+	KUNIT_EXPECT_EQ(test, sel.ret, 0);
+	KUNIT_EXPECT_EQ(test, o.c[0].result, 0);
+	KUNIT_EXPECT_PTR_EQ(test, o.c[0].elem, KST_E(0x5e1));
+	KUNIT_EXPECT_EQ(test, snd.ret, 0);
+	KUNIT_EXPECT_EQ(test, kst_waiters(test), 0);
+	KUNIT_EXPECT_EQ(test, kcoro_chan_try_send(b, KST_E(1)), -EAGAIN);
+	KUNIT_EXPECT_EQ_MSG(test, kcoro_test_chan_check(a, buf, sizeof(buf)), 0,
+			    "A: %s", buf);
+	KUNIT_EXPECT_EQ_MSG(test, kcoro_test_chan_check(b, buf, sizeof(buf)), 0,
+			    "B: %s", buf);
+out:
+	kcoro_test_pause_disarm(&p_res);
+	kcoro_test_pause_disarm(&p_reg);
+	kcoro_chan_cancel(a);
+	kcoro_chan_cancel(b);
+	kcoro_kunit_wait_for(kst_thread_done(&sel));
+	kthread_stop_put(ts);
+	if (tn) {
+		kcoro_kunit_wait_for(kst_thread_done(&snd));
+		kthread_stop_put(tn);
+	}
+	kcoro_chan_put(a);
+	kcoro_chan_put(b);
+}
+
 static struct kunit_case kst_cases[] = {
 	KUNIT_CASE(select_basic),
 	KUNIT_CASE(select_send_clause),
@@ -645,6 +769,7 @@ static struct kunit_case kst_cases[] = {
 	KUNIT_CASE(select_closed),
 	KUNIT_CASE(select_fairness),
 	KUNIT_CASE(select_meet),
+	KUNIT_CASE(select_replay_reregister),
 	KUNIT_CASE_SLOW(select_stress),
 	{}
 };
