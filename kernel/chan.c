@@ -229,6 +229,12 @@ struct kcoro_chan {
 	kcoro_chan_release_fn release;
 	bool polled;			/* kcoro_chan_poll() was used: wake poll_wq */
 	struct wait_queue_head poll_wq;
+	/*
+	 * Waiters stored in cells, indexed by kc_waiter.sender: counted from
+	 * kc_install() to kc_waiter_release(), see there.  Only the
+	 * suspending and resuming paths touch them.
+	 */
+	atomic_long_t nr_waiting[2];
 };
 
 static atomic_long_t kc_nr_channels;
@@ -1105,10 +1111,26 @@ static __always_inline void kc_chan_schedule_wake(struct kc_waiter *w)
 	}
 }
 
-/* The cell's reference is gone; after this @w may disappear. */
+/*
+ * The cell's reference is gone; after this @w may disappear.  Every waiter
+ * stored in a cell is taken out of it by exactly one successful CAS from
+ * the waiter state (a sender, a receiver, expandBuffer, close or cancel,
+ * or the owner cancelling), and whoever won that CAS calls this once:
+ * it is where the waiter stops counting in ch->nr_waiting.
+ */
 static void kc_waiter_release(struct kc_waiter *w)
 {
-	/* Release: all our accesses to @w happen before the owner may go. */
+	/*
+	 * This may come before the increment in kc_install() (which follows
+	 * the CAS we took the cell from): readers see at worst -1 per
+	 * waiter being stored, and clamp (kc_nr_waiting()).
+	 */
+	atomic_long_dec(&w->seg->ch->nr_waiting[w->sender]);
+	/*
+	 * Release: all our accesses to @w happen before the owner may go.
+	 * The decrement too: it pairs with the acquire in kc_waiter_finish(),
+	 * so a call no longer counts as waiting once it has returned.
+	 */
 	smp_store_release(&w->busy, 0);
 }
 
@@ -1201,13 +1223,27 @@ static __always_inline bool kc_install(struct kc_segment *seg, unsigned int i,
 				       unsigned long st, unsigned long waiter)
 {
 	struct kc_waiter *w = NULL;
+	bool sender = false;
 
 	if (kc_is_waiter(waiter)) {
 		w = (struct kc_waiter *)waiter;
+		sender = w->sender;
 		kc_waiter_install_cancel(w, seg, i);
 	}
-	if (kc_cas_state(seg, i, st, waiter))
+	if (kc_cas_state(seg, i, st, waiter)) {
+		/*
+		 * A waiter counts once it is in its cell, so that a count
+		 * of N means N requests stored in cells.  @w may be gone
+		 * already (an async owner completes as soon as it is
+		 * notified): only the local @sender and the segment, which
+		 * our atomic section keeps, are used.  Tokens (tryReceive's
+		 * INTERRUPTED_RCV, trySend's INTERRUPTED_SEND, drop-oldest's
+		 * BUFFERED) are not waiters and do not count.
+		 */
+		if (w)
+			atomic_long_inc(&seg->ch->nr_waiting[sender]);
 		return true;
+	}
 	if (w)
 		kc_waiter_uninstall(w);
 	return false;
@@ -3267,10 +3303,25 @@ static u64 kc_count_pending(struct kcoro_chan *ch, u64 r, u64 s)
 	return n;
 }
 
+/*
+ * Waiters of one direction in the channel's cells: a snapshot, ordered
+ * with nothing else.  A waiter counts from just after the CAS that stored
+ * it (kc_install()) until its cell's reference is released, which is
+ * before its blocking call returns (kc_waiter_release()).  The count can
+ * be one low per waiter whose release overtook its increment.
+ */
+static u64 kc_nr_waiting(struct kcoro_chan *ch, bool sender)
+{
+	return max(atomic_long_read(&ch->nr_waiting[sender]), 0L);
+}
+
 /**
  * kcoro_chan_get_snapshot() - a snapshot of one channel's state
  * @ch: the channel
  * @info: filled in
+ *
+ * Each field is read at its own instant: a hint for fdinfo, the ABI's
+ * info call and tests, not a consistent picture.
  */
 void kcoro_chan_get_snapshot(struct kcoro_chan *ch,
 			     struct kcoro_chan_snapshot *info)
@@ -3293,6 +3344,8 @@ void kcoro_chan_get_snapshot(struct kcoro_chan *ch,
 	if (info->state != KCORO_CHAN_STATE_CANCELLED && s > r)
 		info->pending = kc_count_pending(ch, r, s);
 	kc_op_end();
+	info->waiting_senders = kc_nr_waiting(ch, true);
+	info->waiting_receivers = kc_nr_waiting(ch, false);
 	info->ctx = ch->undelivered_ctx;
 }
 EXPORT_SYMBOL_GPL(kcoro_chan_get_snapshot);

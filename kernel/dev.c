@@ -1117,6 +1117,7 @@ static long kc_chan_ioctl(struct file *file, unsigned int cmd,
 
 		if (get_user(usize, (u32 __user *)uarg))
 			return -EFAULT;
+		BUILD_BUG_ON(sizeof(info) != KCORO_CHAN_INFO_SIZE_VER1);
 		if (usize < KCORO_CHAN_INFO_SIZE_VER0)
 			return -EINVAL;
 		kcoro_chan_get_snapshot(uc->ch, &snap);
@@ -1130,6 +1131,8 @@ static long kc_chan_ioctl(struct file *file, unsigned int cmd,
 		info.undelivered = atomic64_read(&uc->undelivered);
 		info.dead_lettered = atomic64_read(&uc->dead_lettered);
 		info.dead_lost = atomic64_read(&uc->dead_lost);
+		info.waiting_senders = snap.waiting_senders;
+		info.waiting_receivers = snap.waiting_receivers;
 		info.size = min_t(u32, usize, sizeof(info));
 		if (copy_to_user(uarg, &info, info.size))
 			return -EFAULT;
@@ -1216,6 +1219,9 @@ static void kc_chan_show_fdinfo(struct seq_file *m, struct file *file)
 		   (s64)atomic64_read(&uc->dead_lettered));
 	seq_printf(m, "kcoro-dead-lost:\t%lld\n",
 		   (s64)atomic64_read(&uc->dead_lost));
+	seq_printf(m, "kcoro-waiting-senders:\t%llu\n", snap.waiting_senders);
+	seq_printf(m, "kcoro-waiting-receivers:\t%llu\n",
+		   snap.waiting_receivers);
 }
 
 static const struct file_operations kc_chan_fops = {

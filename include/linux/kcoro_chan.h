@@ -215,11 +215,20 @@ enum {
  * @pending: elements a receive could still get (buffered elements and
  *	suspended senders; not the cells of failed sends): a hint
  * @ctx: kcoro_chan_attr.undelivered_ctx
+ * @waiting_senders: send requests suspended in the channel now (blocking
+ *	sends, asynchronous sends, select send clauses)
+ * @waiting_receivers: the same for receive requests
+ *
+ * A request counts as waiting from the moment it stores itself in its
+ * cell until a peer, close, cancel or its own cancellation takes it out
+ * again; a blocking call no longer counts once it has returned.
  */
 struct kcoro_chan_snapshot {
 	int state;
 	u64 pending;
 	void *ctx;
+	u64 waiting_senders;
+	u64 waiting_receivers;
 };
 
 void kcoro_chan_get_snapshot(struct kcoro_chan *ch,

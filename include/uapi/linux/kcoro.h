@@ -151,7 +151,8 @@ struct kcoro_batch {
 
 /**
  * struct kcoro_chan_info - KCORO_IOC_CHAN_INFO result
- * @size: set by the caller to its sizeof; the kernel writes at most that
+ * @size: set by the caller to its sizeof; the kernel writes at most that,
+ *	and sets @size to what it wrote (fields past it were not filled)
  * @state: KCORO_STATE_*
  * @capacity: as created
  * @overflow: as created
@@ -166,6 +167,10 @@ struct kcoro_batch {
  * @dead_lettered: of those, handed to the dead-letter channel
  * @dead_lost: of those, lost because the dead-letter channel could not
  *	take them without waiting (full, closed, or out of memory)
+ * @waiting_senders: sends blocked in the channel now (select send
+ *	clauses included; kernel coroutines' too): a snapshot
+ * @waiting_receivers: receives blocked in the channel now (select
+ *	receive clauses included): a snapshot
  */
 struct kcoro_chan_info {
 	__u32 size;
@@ -179,9 +184,12 @@ struct kcoro_chan_info {
 	__u64 undelivered;
 	__u64 dead_lettered;
 	__u64 dead_lost;
+	__u64 waiting_senders;
+	__u64 waiting_receivers;
 };
 
 #define KCORO_CHAN_INFO_SIZE_VER0	72
+#define KCORO_CHAN_INFO_SIZE_VER1	88	/* waiting_senders, _receivers */
 
 /* kcoro_service_create.op: what the kernel coroutines do with a request */
 #define KCORO_SERVICE_ECHO	0	/* reply with the request */

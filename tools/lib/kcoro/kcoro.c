@@ -16,7 +16,7 @@
 #define KC_SIZE(type, size) \
 	static_assert(sizeof(struct type) == (size), #type " layout")
 KC_SIZE(kcoro_chan_create, KCORO_CHAN_CREATE_SIZE_VER0);
-KC_SIZE(kcoro_chan_info, KCORO_CHAN_INFO_SIZE_VER0);
+KC_SIZE(kcoro_chan_info, KCORO_CHAN_INFO_SIZE_VER1);
 KC_SIZE(kcoro_service_create, KCORO_SERVICE_CREATE_SIZE_VER0);
 KC_SIZE(kcoro_msg, 32);
 KC_SIZE(kcoro_batch, 32);
