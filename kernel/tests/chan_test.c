@@ -3173,6 +3173,116 @@ static void chan_replay_resume_cancel(struct kunit *test)
 	kcoro_chan_put(ch);
 }
 
+/* ---------------------------------------------------------------------
+ * Who is waiting: the per-channel counts of kcoro_chan_get_snapshot().
+ */
+
+static void kct_expect_waiting(struct kunit *test, struct kcoro_chan *ch,
+			       u64 senders, u64 receivers, const char *when)
+{
+	struct kcoro_chan_snapshot snap;
+
+	kcoro_chan_get_snapshot(ch, &snap);
+	KUNIT_EXPECT_EQ_MSG(test, snap.waiting_senders, senders,
+			    "waiting senders %s", when);
+	KUNIT_EXPECT_EQ_MSG(test, snap.waiting_receivers, receivers,
+			    "waiting receivers %s", when);
+}
+
+/*
+ * Every way a waiter leaves its cell drops it from the count exactly once:
+ * resumed by a receiver, a sender, expandBuffer, close and cancel, and
+ * cancelled by its owner (async completion, a timed-out thread).  Callback
+ * waiters make each step deterministic.
+ */
+static void chan_waiting(struct kunit *test)
+{
+	struct kcoro_chan *ch;
+	struct kct_async x[3];
+	struct kct_hook h;
+	void *elem;
+	int i;
+
+	kct_hook_reset(&h);
+	ch = kct_chan(KCORO_CHAN_RENDEZVOUS, KCORO_CHAN_SUSPEND, 0, &h);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(ch));
+	kct_expect_waiting(test, ch, 0, 0, "on a new channel");
+
+	/* A queued send, taken by a try-receive (resumed by a receiver). */
+	kct_async_init(&x[0]);
+	KUNIT_EXPECT_EQ(test, kcoro_chan_send_async(ch, kct_val(1), &x[0].a),
+			-EINPROGRESS);
+	kct_expect_waiting(test, ch, 1, 0, "after a queued send");
+	KUNIT_EXPECT_EQ(test, kcoro_chan_try_send(ch, kct_val(2)), -EAGAIN);
+	kct_expect_waiting(test, ch, 1, 0, "after a failed try-send");
+	KUNIT_EXPECT_EQ(test, kcoro_chan_try_recv(ch, &elem), 0);
+	KUNIT_EXPECT_PTR_EQ(test, elem, kct_val(1));
+	kct_expect_waiting(test, ch, 0, 0, "after the send was taken");
+	KUNIT_EXPECT_EQ(test, kcoro_chan_async_complete(ch, &x[0].a, NULL), 0);
+
+	/* Three queued receives; a failed try-receive adds none. */
+	for (i = 0; i < 3; i++) {
+		kct_async_init(&x[i]);
+		KUNIT_EXPECT_EQ(test, kcoro_chan_recv_async(ch, &x[i].a, &elem),
+				-EINPROGRESS);
+	}
+	KUNIT_EXPECT_EQ(test, kcoro_chan_try_recv(ch, &elem), -EAGAIN);
+	kct_expect_waiting(test, ch, 0, 3, "with three queued receives");
+	/* Resumed by a sender, cancelled by its owner, resumed by close. */
+	KUNIT_EXPECT_EQ(test, kcoro_chan_try_send(ch, kct_val(3)), 0);
+	kct_expect_waiting(test, ch, 0, 2, "after a send");
+	KUNIT_EXPECT_EQ(test, kcoro_chan_async_complete(ch, &x[0].a, &elem), 0);
+	KUNIT_EXPECT_PTR_EQ(test, elem, kct_val(3));
+	KUNIT_EXPECT_EQ(test, kcoro_chan_async_complete(ch, &x[1].a, &elem),
+			-ECANCELED);
+	kct_expect_waiting(test, ch, 0, 1, "after a cancelled receive");
+	KUNIT_EXPECT_TRUE(test, kcoro_chan_close(ch));
+	kct_expect_waiting(test, ch, 0, 0, "after close");
+	KUNIT_EXPECT_EQ(test, kcoro_chan_async_complete(ch, &x[2].a, &elem),
+			-EPIPE);
+	kcoro_chan_put(ch);
+
+	/* A buffer of one: senders wait once it is full. */
+	kct_hook_reset(&h);
+	ch = kct_chan(1, KCORO_CHAN_SUSPEND, 0, &h);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(ch));
+	/* A thread that times out no longer counts once it returned. */
+	KUNIT_EXPECT_EQ(test, kcoro_chan_recv_timeout(ch, &elem, 1000000),
+			-ETIMEDOUT);
+	kct_expect_waiting(test, ch, 0, 0, "after a timed-out receive");
+	KUNIT_EXPECT_EQ(test, kcoro_chan_try_send(ch, kct_val(4)), 0);
+	KUNIT_EXPECT_EQ(test, kcoro_chan_send_timeout(ch, kct_val(5), 1000000),
+			-ETIMEDOUT);
+	kct_expect_waiting(test, ch, 0, 0, "after a timed-out send");
+	for (i = 0; i < 3; i++) {
+		kct_async_init(&x[i]);
+		KUNIT_EXPECT_EQ(test, kcoro_chan_send_async(ch, kct_val(6 + i),
+							    &x[i].a),
+				-EINPROGRESS);
+	}
+	kct_expect_waiting(test, ch, 3, 0, "with a full buffer");
+	/*
+	 * Taking the buffered element makes room: the receive's
+	 * expandBuffer moves the oldest waiting sender into the buffer.
+	 */
+	KUNIT_EXPECT_EQ(test, kcoro_chan_try_recv(ch, &elem), 0);
+	KUNIT_EXPECT_PTR_EQ(test, elem, kct_val(4));
+	KUNIT_EXPECT_EQ(test, atomic_read(&x[0].notified), 1);
+	kct_expect_waiting(test, ch, 2, 0, "after expandBuffer");
+	KUNIT_EXPECT_EQ(test, kcoro_chan_async_complete(ch, &x[0].a, NULL), 0);
+	/* Cancel fails the others; their elements go to the hook. */
+	KUNIT_EXPECT_TRUE(test, kcoro_chan_cancel(ch));
+	kct_expect_waiting(test, ch, 0, 0, "after cancel");
+	for (i = 1; i < 3; i++)
+		KUNIT_EXPECT_EQ(test, kcoro_chan_async_complete(ch, &x[i].a, NULL),
+				-EPIPE);
+	kct_expect_hook_set(test, &h, (unsigned long[]){
+		KCT_V(kct_val(5)), KCT_V(kct_val(6)), KCT_V(kct_val(7)),
+		KCT_V(kct_val(8)) }, 4);
+	kct_expect_waiters(test, 0);
+	kcoro_chan_put(ch);
+}
+
 static struct kunit_case kct_cases[] = {
 	KUNIT_CASE(chan_create_validation),
 	KUNIT_CASE(chan_ptr_rendezvous_basic),
@@ -3189,6 +3299,7 @@ static struct kunit_case kct_cases[] = {
 	KUNIT_CASE(chan_replay_q7),
 	KUNIT_CASE_PARAM(chan_replay_close, chan_replay_gen_params),
 	KUNIT_CASE(chan_replay_resume_cancel),
+	KUNIT_CASE(chan_waiting),
 	KUNIT_CASE_PARAM_ATTR(chan_stress, chan_stress_gen_params, kct_slow),
 	KUNIT_CASE_SLOW(chan_segment_reclaim),
 	{}

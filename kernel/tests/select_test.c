@@ -114,6 +114,15 @@ static long kst_one_fn(void *arg)
 	return 0;
 }
 
+/* @n receivers and no sender wait in @ch (kcoro_chan_get_snapshot()). */
+static bool kst_receivers_are(struct kcoro_chan *ch, u64 n)
+{
+	struct kcoro_chan_snapshot snap;
+
+	kcoro_chan_get_snapshot(ch, &snap);
+	return snap.waiting_receivers == n && !snap.waiting_senders;
+}
+
 /* A select waits; a send on one of its channels completes that clause. */
 static void select_basic(struct kunit *test)
 {
@@ -132,8 +141,19 @@ static void select_basic(struct kunit *test)
 	}
 	co = kst_spawn(test, kst_one_fn, &o, KCORO_CPU_ANY);
 	KUNIT_ASSERT_TRUE(test, kst_wait_waiters(test, 3));
+	/*
+	 * Each clause counts in its own channel (soon: the global count
+	 * above goes up before a waiter is stored, the channel's after).
+	 */
+	for (i = 0; i < 3; i++)
+		KUNIT_EXPECT_TRUE_MSG(test, kcoro_kunit_wait_for(kst_receivers_are(ch[i], 1)),
+				      "channel %d: no waiting receiver", i);
 	KUNIT_EXPECT_EQ(test, kcoro_chan_send(ch[2], KST_E(0x1234)), 0);
 	kst_join(test, co);
+	/* A select that returned counts nowhere. */
+	for (i = 0; i < 3; i++)
+		KUNIT_EXPECT_TRUE_MSG(test, kst_receivers_are(ch[i], 0),
+				      "channel %d: still a waiting receiver", i);
 	KUNIT_EXPECT_EQ(test, o.ret, 2);
 	KUNIT_EXPECT_EQ(test, o.c[2].result, 0);
 	KUNIT_EXPECT_PTR_EQ(test, o.c[2].elem, KST_E(0x1234));
