@@ -1282,6 +1282,193 @@ TEST_F(chan, epoll_many)
 }
 
 /*
+ * Who is waiting: CHAN_INFO's waiting_senders and waiting_receivers, and
+ * their fdinfo lines, count the calls blocked in a channel right now.
+ */
+
+/* The waiting counts of CHAN_INFO and of fdinfo, which must agree. */
+static void expect_waiting(struct __test_metadata *_metadata, int line,
+			   int fd, long long s, long long r)
+{
+	struct kcoro_chan_info info;
+
+	ASSERT_EQ(0, kcoro_chan_info(fd, &info));
+	ASSERT_EQ(KCORO_CHAN_INFO_SIZE_VER1, info.size);
+	EXPECT_EQ(s, info.waiting_senders) TH_LOG("line %d", line);
+	EXPECT_EQ(r, info.waiting_receivers) TH_LOG("line %d", line);
+	EXPECT_EQ(s, kst_fdinfo_num(fd, "kcoro-waiting-senders"))
+		TH_LOG("line %d", line);
+	EXPECT_EQ(r, kst_fdinfo_num(fd, "kcoro-waiting-receivers"))
+		TH_LOG("line %d", line);
+}
+
+#define EXPECT_WAITING(fd, s, r) \
+	expect_waiting(_metadata, __LINE__, fd, s, r)
+
+/* Start @op without waiting for it to block. */
+static void op_start(struct op *op)
+{
+	pthread_create(&op->thread, NULL, op_thread, op);
+}
+
+TEST_F(chan, waiting_receivers)
+{
+	int ch = MKCHAN(KCORO_CAP_RENDEZVOUS, 0, 0, 0);
+	struct op *ops[3];
+	char buf[16];
+	int i;
+
+	EXPECT_WAITING(ch, 0, 0);
+	for (i = 0; i < 3; i++) {
+		ops[i] = op_new(ch, OP_RECV, 0);
+		op_start(ops[i]);
+	}
+	ASSERT_TRUE(kst_wait_waiting(ch, 0, 3, 5000));
+	EXPECT_WAITING(ch, 0, 3);
+	/* a non-blocking call that fails does not count */
+	EXPECT_EQ(-EAGAIN, kcoro_recv(ch, buf, sizeof(buf), KCORO_MSG_NONBLOCK));
+	EXPECT_WAITING(ch, 0, 3);
+	/* each send releases one; the count drops before the send returns */
+	for (i = 0; i < 3; i++) {
+		ASSERT_EQ(0, kcoro_send(ch, "go", 2, KCORO_MSG_NONBLOCK));
+		EXPECT_WAITING(ch, 0, 2 - i);
+	}
+	for (i = 0; i < 3; i++) {
+		EXPECT_EQ(2, op_join(ops[i]));
+		free(ops[i]);
+	}
+	EXPECT_WAITING(ch, 0, 0);
+	EXPECT_COUNTS(ch, 3, 3, 0, 0);
+	close(ch);
+}
+
+TEST_F(chan, waiting_senders)
+{
+	int ch = MKCHAN(1, KCORO_OVERFLOW_SUSPEND, 0, 0);
+	struct op *ops[3];
+	char buf[16];
+	int i;
+
+	ASSERT_EQ(0, kcoro_send(ch, "0", 1, 0));
+	EXPECT_WAITING(ch, 0, 0);
+	for (i = 0; i < 3; i++) {
+		ops[i] = op_new(ch, OP_SEND, 0);
+		ops[i]->buf[0] = '1' + i;
+		ops[i]->len = 1;
+		/* one at a time: their order is the order of the messages */
+		ASSERT_TRUE(op_start_blocked(ops[i]));
+		EXPECT_WAITING(ch, i + 1, 0);
+	}
+	EXPECT_EQ(-EAGAIN, kcoro_send(ch, "x", 1, KCORO_MSG_NONBLOCK));
+	EXPECT_WAITING(ch, 3, 0);
+	/*
+	 * Each receive makes room, and moves the oldest waiting sender's
+	 * message into the buffer before it returns.
+	 */
+	for (i = 0; i < 4; i++) {
+		ASSERT_EQ(1, kcoro_recv(ch, buf, sizeof(buf), 0));
+		EXPECT_EQ('0' + i, buf[0]);
+		EXPECT_WAITING(ch, i < 3 ? 2 - i : 0, 0);
+	}
+	for (i = 0; i < 3; i++) {
+		EXPECT_EQ(0, op_join(ops[i]));
+		free(ops[i]);
+	}
+	EXPECT_WAITING(ch, 0, 0);
+	EXPECT_COUNTS(ch, 4, 4, 0, 0);
+	close(ch);
+}
+
+struct sel_recv2 {
+	int devfd;
+	struct kcoro_sel_clause c[2];
+	char bufs[2][16];
+	long ret;
+	int status;
+};
+
+static void *sel_recv2_fn(void *arg)
+{
+	struct sel_recv2 *s = arg;
+
+	s->ret = kcoro_select(s->devfd, s->c, 2, 0, 0, &s->status);
+	return NULL;
+}
+
+/* A select blocked on two channels waits, and counts, in both. */
+TEST_F(chan, waiting_select)
+{
+	int a = MKCHAN(KCORO_CAP_RENDEZVOUS, 0, 0, 0);
+	int b = MKCHAN(4, 0, 0, 0);
+	struct sel_recv2 s = { .devfd = self->devfd };
+	pthread_t t;
+
+	kcoro_sel_recv(&s.c[0], a, s.bufs[0], sizeof(s.bufs[0]));
+	kcoro_sel_recv(&s.c[1], b, s.bufs[1], sizeof(s.bufs[1]));
+	pthread_create(&t, NULL, sel_recv2_fn, &s);
+	ASSERT_TRUE(kst_wait_waiting(a, 0, 1, 5000));
+	ASSERT_TRUE(kst_wait_waiting(b, 0, 1, 5000));
+	EXPECT_WAITING(a, 0, 1);
+	EXPECT_WAITING(b, 0, 1);
+	ASSERT_EQ(0, kcoro_send(b, "sel", 3, 0));
+	pthread_join(t, NULL);
+	EXPECT_EQ(1, s.ret);
+	EXPECT_EQ(0, s.status);
+	EXPECT_EQ(3, s.c[1].len);
+	/* the losing clause left its channel too */
+	EXPECT_WAITING(a, 0, 0);
+	EXPECT_WAITING(b, 0, 0);
+	EXPECT_COUNTS(a, 0, 0, 0, 0);
+	EXPECT_COUNTS(b, 1, 1, 0, 0);
+	close(a);
+	close(b);
+}
+
+/* Calls that time out, are interrupted, or are closed out stop counting. */
+TEST_F(chan, waiting_ends)
+{
+	int ch = MKCHAN(KCORO_CAP_RENDEZVOUS, 0, 0, 0);
+	struct sigaction sa = { 0 };
+	struct op *rcv, *snd;
+	char buf[16];
+
+	/* timed out, in this thread */
+	EXPECT_EQ(-ETIMEDOUT, kcoro_recv_timeout(ch, buf, sizeof(buf), 0,
+						 20 * KST_MS));
+	EXPECT_WAITING(ch, 0, 0);
+	EXPECT_EQ(-ETIMEDOUT, kcoro_send_timeout(ch, "t", 1, 0, 20 * KST_MS));
+	EXPECT_WAITING(ch, 0, 0);
+
+	/* interrupted by a signal (no SA_RESTART: the call fails) */
+	sa.sa_handler = sig_nop;
+	sigemptyset(&sa.sa_mask);
+	ASSERT_EQ(0, sigaction(SIGUSR1, &sa, NULL));
+	rcv = op_new(ch, OP_RECV, 0);
+	op_start(rcv);
+	ASSERT_TRUE(kst_wait_waiting(ch, 0, 1, 5000));
+	ASSERT_EQ(0, pthread_kill(rcv->thread, SIGUSR1));
+	EXPECT_EQ(-EINTR, op_join(rcv));
+	EXPECT_WAITING(ch, 0, 0);
+	free(rcv);
+
+	/* a blocked sender, then close and cancel */
+	snd = op_new(ch, OP_SEND, 0);
+	snd->len = 1;
+	op_start(snd);
+	ASSERT_TRUE(kst_wait_waiting(ch, 1, 0, 5000));
+	/* close keeps the sender (its message stays receivable) */
+	ASSERT_EQ(0, kcoro_close(ch));
+	EXPECT_WAITING(ch, 1, 0);
+	/* cancel fails it */
+	ASSERT_EQ(0, kcoro_cancel(ch));
+	EXPECT_WAITING(ch, 0, 0);
+	EXPECT_EQ(-EPIPE, op_join(snd));
+	free(snd);
+	EXPECT_COUNTS(ch, 0, 0, 1, 0);
+	close(ch);
+}
+
+/*
  * A signal while a call waits.  Without a timeout, or with an absolute
  * one, SA_RESTART restarts the call and otherwise it fails with -EINTR;
  * with a relative timeout it always fails with -EINTR.  A failed call

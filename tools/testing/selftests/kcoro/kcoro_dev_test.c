@@ -391,9 +391,10 @@ TEST_F(dev, enotty)
 
 TEST_F(dev, chan_info)
 {
-	unsigned char raw[KCORO_CHAN_INFO_SIZE_VER0 + 16];
+	unsigned char raw[KCORO_CHAN_INFO_SIZE_VER1 + 16];
 	struct kcoro_chan_info *info = (void *)raw, *edge;
 	char *guard = guarded_page();
+	unsigned int i;
 	int ch;
 
 	ASSERT_NE(NULL, guard);
@@ -410,8 +411,11 @@ TEST_F(dev, chan_info)
 	EXPECT_EQ(-EFAULT, kst_ioctl(ch, KCORO_IOC_CHAN_INFO, NULL));
 	EXPECT_EQ(-EFAULT, kst_ioctl(ch, KCORO_IOC_CHAN_INFO, guard));
 
+	/* a caller of the first version gets that much, nothing more */
+	memset(raw, 0xa5, sizeof(raw));
 	info->size = KCORO_CHAN_INFO_SIZE_VER0;
 	ASSERT_EQ(0, kst_ioctl(ch, KCORO_IOC_CHAN_INFO, info));
+	EXPECT_EQ(KCORO_CHAN_INFO_SIZE_VER0, info->size);
 	EXPECT_EQ(KCORO_STATE_OPEN, info->state);
 	EXPECT_EQ(8, info->capacity);
 	EXPECT_EQ(KCORO_OVERFLOW_SUSPEND, info->overflow);
@@ -420,11 +424,25 @@ TEST_F(dev, chan_info)
 	EXPECT_EQ(1, info->sent);
 	EXPECT_EQ(0, info->received);
 	EXPECT_EQ(0, info->undelivered);
+	for (i = KCORO_CHAN_INFO_SIZE_VER0; i < sizeof(raw); i++)
+		ASSERT_EQ(0xa5, raw[i]) TH_LOG("byte %u written", i);
 
-	/* a caller that knows a larger struct */
+	/* the waiting counts */
+	memset(raw, 0xa5, sizeof(raw));
+	info->size = KCORO_CHAN_INFO_SIZE_VER1;
+	ASSERT_EQ(0, kst_ioctl(ch, KCORO_IOC_CHAN_INFO, info));
+	EXPECT_EQ(KCORO_CHAN_INFO_SIZE_VER1, info->size);
+	EXPECT_EQ(1, info->sent);
+	EXPECT_EQ(0, info->waiting_senders);
+	EXPECT_EQ(0, info->waiting_receivers);
+	for (i = KCORO_CHAN_INFO_SIZE_VER1; i < sizeof(raw); i++)
+		ASSERT_EQ(0xa5, raw[i]) TH_LOG("byte %u written", i);
+
+	/* a caller that knows a larger struct: told what the kernel knows */
 	memset(raw, 0, sizeof(raw));
 	info->size = sizeof(raw);
 	ASSERT_EQ(0, kst_ioctl(ch, KCORO_IOC_CHAN_INFO, info));
+	EXPECT_EQ(KCORO_CHAN_INFO_SIZE_VER1, info->size);
 	EXPECT_EQ(8, info->capacity);
 	EXPECT_EQ(1, info->sent);
 
@@ -445,6 +463,7 @@ TEST_F(dev, fdinfo)
 		"kcoro-state", "kcoro-capacity", "kcoro-max-msg-size",
 		"kcoro-buffered", "kcoro-sent", "kcoro-received",
 		"kcoro-undelivered", "kcoro-dead-lettered", "kcoro-dead-lost",
+		"kcoro-waiting-senders", "kcoro-waiting-receivers",
 	};
 	char val[64], buf[16];
 	unsigned int i;
@@ -464,6 +483,8 @@ TEST_F(dev, fdinfo)
 	EXPECT_EQ(3, kst_fdinfo_num(ch, "kcoro-sent"));
 	EXPECT_EQ(1, kst_fdinfo_num(ch, "kcoro-received"));
 	EXPECT_EQ(0, kst_fdinfo_num(ch, "kcoro-undelivered"));
+	EXPECT_EQ(0, kst_fdinfo_num(ch, "kcoro-waiting-senders"));
+	EXPECT_EQ(0, kst_fdinfo_num(ch, "kcoro-waiting-receivers"));
 	ASSERT_EQ(0, kcoro_close(ch));
 	ASSERT_TRUE(kst_fdinfo(ch, "kcoro-state", val, sizeof(val)));
 	EXPECT_STREQ("closed", val);

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Helpers shared by the kcoro selftests: raw ioctls returning -errno,
- * module parameters, fdinfo, clocks, waiting until a task sleeps, fd
- * passing and message patterns.
+ * module parameters, fdinfo, clocks, waiting until a task sleeps or a
+ * channel has callers blocked, fd passing and message patterns.
  */
 #ifndef _KCORO_SELFTEST_H
 #define _KCORO_SELFTEST_H
@@ -199,6 +199,39 @@ static inline bool kst_wait_sleeping(pid_t pid, pid_t tid, long ms)
 		kst_sleep_ms(2);
 	}
 	return false;
+}
+
+/*
+ * Wait until exactly @senders sends and @receivers receives are blocked in
+ * channel @fd (KCORO_IOC_CHAN_INFO's waiting counts; -1: any number).
+ * Tied to progress: gives up only once the counts stood still for @ms
+ * milliseconds.  False then, or when the kernel has no such counts.
+ */
+static inline bool kst_wait_waiting(int fd, long long senders,
+				    long long receivers, long ms)
+{
+	uint64_t last_s = UINT64_MAX, last_r = UINT64_MAX;
+	int64_t end = kst_now() + ms * KST_MS;
+	struct kcoro_chan_info info;
+
+	for (;;) {
+		if (kcoro_chan_info(fd, &info) ||
+		    info.size < KCORO_CHAN_INFO_SIZE_VER1)
+			return false;
+		if ((senders < 0 || info.waiting_senders == (uint64_t)senders) &&
+		    (receivers < 0 ||
+		     info.waiting_receivers == (uint64_t)receivers))
+			return true;
+		if (info.waiting_senders != last_s ||
+		    info.waiting_receivers != last_r) {
+			last_s = info.waiting_senders;
+			last_r = info.waiting_receivers;
+			end = kst_now() + ms * KST_MS;
+		} else if (kst_now() > end) {
+			return false;
+		}
+		kst_sleep_ms(1);
+	}
 }
 
 /* Pass @fd over a unix socket: 0 or -errno. */
