@@ -94,13 +94,26 @@ static struct op *op_new(int fd, int kind, unsigned int flags)
 	return op;
 }
 
-/* Start it and wait until it sleeps in the kernel: true if it does. */
+/*
+ * Start it and wait until it blocks: a channel call until the channel
+ * counts one more blocked call of its kind (it is then queued in the
+ * channel, where the test's next operation meets it), a poll until the
+ * thread sleeps in the kernel.  True if it does.
+ */
 static bool op_start_blocked(struct op *op)
 {
+	bool send = op->kind == OP_SEND || op->kind == OP_SEND_BATCH;
+	struct kcoro_chan_info info;
+
+	if (op->kind != OP_POLL && kcoro_chan_info(op->fd, &info))
+		return false;
 	pthread_create(&op->thread, NULL, op_thread, op);
 	while (!__atomic_load_n(&op->tid, __ATOMIC_ACQUIRE))
 		sched_yield();
-	return kst_wait_sleeping(getpid(), op->tid, 5000);
+	if (op->kind == OP_POLL)
+		return kst_wait_sleeping(getpid(), op->tid, 5000);
+	return kst_wait_waiting(op->fd, info.waiting_senders + send,
+				info.waiting_receivers + !send, 5000);
 }
 
 static long op_join(struct op *op)

@@ -85,12 +85,33 @@ static void *sel_thread(void *arg)
 	return NULL;
 }
 
+/*
+ * Start it and wait until every clause is queued in its channel: each
+ * channel counts one more blocked call per clause of that kind on it
+ * (KCORO_IOC_CHAN_INFO).  True if they do.
+ */
 static bool sel_start_blocked(struct sel_op *op)
 {
+	long long want[4][2];
+	struct kcoro_chan_info info;
+	unsigned int i, k;
+
+	for (i = 0; i < op->n; i++) {
+		if (kcoro_chan_info(op->c[i].fd, &info))
+			return false;
+		want[i][0] = info.waiting_senders;
+		want[i][1] = info.waiting_receivers;
+		for (k = 0; k < op->n; k++)
+			if (op->c[k].fd == op->c[i].fd)
+				want[i][op->c[k].op == KCORO_SEL_RECV]++;
+	}
 	pthread_create(&op->thread, NULL, sel_thread, op);
 	while (!__atomic_load_n(&op->tid, __ATOMIC_ACQUIRE))
 		sched_yield();
-	return kst_wait_sleeping(getpid(), op->tid, 5000);
+	for (i = 0; i < op->n; i++)
+		if (!kst_wait_waiting(op->c[i].fd, want[i][0], want[i][1], 5000))
+			return false;
+	return true;
 }
 
 static long sel_join(struct sel_op *op)
