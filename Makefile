@@ -8,7 +8,8 @@
 #                   (KASAN, lockdep) and kcsan kernels, kselftests, for
 #                   x86_64 and arm64 (KCORO_ARCH=x86_64 or KCORO_ARCH=arm64:
 #                   one only)
-#   make check-arm64  the arm64 legs alone (stock, overflow, debug KUnit)
+#   make check-arm64  the arm64 legs alone (stock, overflow, debug KUnit,
+#                   its 4-vCPU stress run)
 #   make bench      benchmark tables, kernel and userspace IPC (not a test)
 #                   make bench-arm64: the in-kernel table on arm64
 #   make lint       checkpatch --strict, W=1 and sparse builds, all clean
@@ -50,7 +51,8 @@ endef
 .PHONY: all modules clean setup demo check check-stock check-debug check-overflow \
 	check-kcsan bench bench-kernel lint stock-build debug-build kcsan-build \
 	check-x86_64 check-arm64 check-stock-arm64 check-overflow-arm64 \
-	check-debug-arm64 stock-arm64-build debug-arm64-build bench-arm64
+	check-debug-arm64 stock-arm64-build debug-arm64-build bench-arm64 \
+	check-debug-smp4 check-kcsan-smp4 check-debug-arm64-smp4
 
 all modules:
 	$(MAKE) -C $(KDIR) M=$(TOP) modules
@@ -103,6 +105,16 @@ check-debug check-kcsan: check-%: %-build
 		-s $(TOP)/tools/testing/vm/kunit.sh -o $(OUT)/$*.log \
 		$(addprefix -f $(OUT)/$*/,$(KUNIT_MODULES))
 
+# The channel and select stress cases again with four vCPUs (the runs
+# above have two): more schedulers, more producer and consumer slots.
+SMP4_MODULES	:= kcoro.ko kcoro_chan_test.ko kcoro_select_test.ko
+check-debug-smp4 check-kcsan-smp4: check-%-smp4: %-build
+	tree=$$(cat $(OUT)/$*-tree.path); \
+	KCORO_VM_CPUS=4 $(VM)/kcoro-vm -k $$tree/arch/x86/boot/bzImage -t $(VM_TIMEOUT) \
+		-K $$tree/tools/testing/kunit/kunit.py \
+		-s $(TOP)/tools/testing/vm/kunit-smp4.sh -o $(OUT)/$*-smp4.log \
+		$(addprefix -f $(OUT)/$*/,$(SMP4_MODULES))
+
 # arm64: the same legs on Debian's stock arm64 kernel (its headers and
 # image fetched by stock-kernel.sh -a arm64, modules cross-built) and on an
 # arm64 debug kernel (KUnit, KASAN, lockdep) cross-built from
@@ -139,10 +151,18 @@ check-debug-arm64: debug-arm64-build
 		-s $(TOP)/tools/testing/vm/kunit.sh -o $(OUT)/debug-arm64.log \
 		$(addprefix -f $(OUT)/debug-arm64/,$(KUNIT_MODULES))
 
+check-debug-arm64-smp4: debug-arm64-build
+	tree=$$(cat $(OUT)/debug-arm64-tree.path); \
+	KCORO_VM_CPUS=4 $(VM)/kcoro-vm -a arm64 -k $$tree/arch/arm64/boot/Image \
+		-t $(VM_TIMEOUT) -K $$tree/tools/testing/kunit/kunit.py \
+		-s $(TOP)/tools/testing/vm/kunit-smp4.sh -o $(OUT)/debug-arm64-smp4.log \
+		$(addprefix -f $(OUT)/debug-arm64/,$(SMP4_MODULES))
+
 check-x86_64: check-stock check-overflow check-debug check-kcsan \
+		check-debug-smp4 check-kcsan-smp4 \
 		check-selftests-stock check-selftests-debug
 check-arm64: check-stock-arm64 check-overflow-arm64 check-debug-arm64 \
-		check-selftests-stock-arm64
+		check-debug-arm64-smp4 check-selftests-stock-arm64
 
 # lint.sh: checkpatch once, then W=1 + sparse builds against each kernel
 # of the selected architectures.
@@ -158,11 +178,12 @@ lint: $(if $(filter x86_64,$(KCORO_ARCH)),debug-build) \
 
 # The closing line counts the VM legs, every KUnit case of the test kernels
 # and every kselftest case (x86_64: 64- and 32-bit programs).
-CHECK_LOGS := $(if $(filter x86_64,$(KCORO_ARCH)),debug kcsan selftests-stock \
-	selftests-debug) $(if $(filter arm64,$(KCORO_ARCH)),debug-arm64 \
+CHECK_LOGS := $(if $(filter x86_64,$(KCORO_ARCH)),debug kcsan debug-smp4 \
+	kcsan-smp4 selftests-stock selftests-debug) \
+	$(if $(filter arm64,$(KCORO_ARCH)),debug-arm64 debug-arm64-smp4 \
 	selftests-stock-arm64)
-CHECK_LEGS := $(words lint $(if $(filter x86_64,$(KCORO_ARCH)),1 2 3 4 5 6) \
-	$(if $(filter arm64,$(KCORO_ARCH)),1 2 3 4))
+CHECK_LEGS := $(words lint $(if $(filter x86_64,$(KCORO_ARCH)),1 2 3 4 5 6 7 8) \
+	$(if $(filter arm64,$(KCORO_ARCH)),1 2 3 4 5))
 
 check: lint $(addprefix check-,$(filter x86_64 arm64,$(KCORO_ARCH)))
 	@pass=$$(cat $(addprefix $(OUT)/,$(addsuffix .log,$(CHECK_LOGS))) | \
