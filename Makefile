@@ -13,6 +13,7 @@
 #   make bench      benchmark tables, kernel and userspace IPC (not a test)
 #                   make bench-arm64: the in-kernel table on arm64
 #   make lint       checkpatch --strict, W=1 and sparse builds, all clean
+#   make check-lin  the self-test of the linearizability checker (host)
 #   make setup      install the Debian packages the above need
 #
 # Kernels and their build trees are cached in $(KCORO_CACHE).
@@ -52,7 +53,7 @@ endef
 	check-kcsan bench bench-kernel lint stock-build debug-build kcsan-build \
 	check-x86_64 check-arm64 check-stock-arm64 check-overflow-arm64 \
 	check-debug-arm64 stock-arm64-build debug-arm64-build bench-arm64 \
-	check-debug-smp4 check-kcsan-smp4 check-debug-arm64-smp4
+	check-debug-smp4 check-kcsan-smp4 check-debug-arm64-smp4 check-lin
 
 all modules:
 	$(MAKE) -C $(KDIR) M=$(TOP) modules
@@ -104,6 +105,20 @@ check-debug check-kcsan: check-%: %-build
 		-K $$tree/tools/testing/kunit/kunit.py \
 		-s $(TOP)/tools/testing/vm/kunit.sh -o $(OUT)/$*.log \
 		$(addprefix -f $(OUT)/$*/,$(KUNIT_MODULES))
+
+# The self-test of the channel linearizability checker that
+# kcoro_lin_test runs in the kernel (kernel/tests/kcoro_lin.h): a host
+# program fed with histories that are linearizable and histories that
+# are not.
+LIN_DIR		:= $(TOP)/tools/testing/kcoro-lin
+$(OUT)/user/lin_selftest: $(LIN_DIR)/lin_selftest.c $(LIN_DIR)/lin_user.h \
+		$(TOP)/kernel/tests/kcoro_lin.h
+	@mkdir -p $(@D)
+	$(USER_CC) -O2 -g -Wall -Wextra -Werror -o $@ $<
+
+check-lin: $(OUT)/user/lin_selftest
+	$< > $(OUT)/lin-selftest.log; rc=$$?; \
+	grep -e '^not ok' -e '^# Totals' $(OUT)/lin-selftest.log; exit $$rc
 
 # The channel and select stress cases again with four vCPUs (the runs
 # above have two): more schedulers, more producer and consumer slots.
@@ -176,16 +191,18 @@ lint: $(if $(filter x86_64,$(KCORO_ARCH)),debug-build) \
 	$(if $(filter arm64,$(KCORO_ARCH)),debug-arm64-build)
 	$(TOP)/tools/lint.sh $(LINT_TREES)
 
-# The closing line counts the VM legs, every KUnit case of the test kernels
-# and every kselftest case (x86_64: 64- and 32-bit programs).
-CHECK_LOGS := $(if $(filter x86_64,$(KCORO_ARCH)),debug kcsan debug-smp4 \
+# The closing line counts the VM legs, every KUnit case of the test kernels,
+# every kselftest case (x86_64: 64- and 32-bit programs) and every case of
+# the linearizability checker's self-test.
+CHECK_LOGS := lin-selftest \
+	$(if $(filter x86_64,$(KCORO_ARCH)),debug kcsan debug-smp4 \
 	kcsan-smp4 selftests-stock selftests-debug) \
 	$(if $(filter arm64,$(KCORO_ARCH)),debug-arm64 debug-arm64-smp4 \
 	selftests-stock-arm64)
 CHECK_LEGS := $(words lint $(if $(filter x86_64,$(KCORO_ARCH)),1 2 3 4 5 6 7 8) \
 	$(if $(filter arm64,$(KCORO_ARCH)),1 2 3 4 5))
 
-check: lint $(addprefix check-,$(filter x86_64 arm64,$(KCORO_ARCH)))
+check: lint check-lin $(addprefix check-,$(filter x86_64 arm64,$(KCORO_ARCH)))
 	@pass=$$(cat $(addprefix $(OUT)/,$(addsuffix .log,$(CHECK_LOGS))) | \
 		sed -n 's/^# Totals: pass:\([0-9]*\) fail:\([0-9]*\).*/\1 \2/p' | \
 		awk '{ p += $$1; f += $$2 } END { print p + $(CHECK_LEGS) " passed, " f " failed" }'); \

@@ -20,7 +20,7 @@ fail=0
 
 cd "$top"
 mapfile -t srcs < <(git ls-files --cached --others --exclude-standard 'kernel/*.[chS]' 'include/*.h' 'tools/lib/*.[ch]' \
-	'tools/testing/selftests/*.[ch]' 'tools/demo/*.c' 'tools/bench/*.c' 2>/dev/null || find kernel include -name '*.[chS]')
+	'tools/testing/selftests/*.[ch]' 'tools/testing/kcoro-lin/*.[ch]' 'tools/demo/*.c' 'tools/bench/*.c' 2>/dev/null || find kernel include -name '*.[chS]')
 # Trace event headers are macro tables checkpatch cannot read (every
 # TRACE_EVENT in the kernel trips its alignment checks); the compilers and
 # sparse below still check them.
