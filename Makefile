@@ -30,7 +30,7 @@ export KCORO_CACHE
 STOCK_KVER	:= $(shell $(VM)/stock-kernel.sh 2>/dev/null)
 KDIR		?= /usr/src/linux-headers-$(STOCK_KVER)
 KUNIT_MODULES	:= kcoro.ko kcoro_demo.ko kcoro_test.ko kcoro_chan_test.ko \
-		   kcoro_select_test.ko
+		   kcoro_select_test.ko kcoro_lin_test.ko
 OUT		:= $(TOP)/build
 SOURCES		:= Kbuild Makefile kernel include
 VM_TIMEOUT	?= 900

@@ -5,21 +5,26 @@
 # whose TCG emulation is about three times slower, its default, to keep
 # the leg's time down (the suites' watchdogs are tied to progress, not to
 # time: Documentation/kcoro/testing.rst).  Likewise the hand-off stress:
-# 200 blocking rounds per coroutine (25 by default, and on arm64).
+# 200 blocking rounds per coroutine (25 by default, and on arm64).  The
+# linearizability check: 600 histories per kind of channel (its default),
+# 300 on arm64.
 stress_m=10000
 handoff_rounds=200
+lin_histories=600
 if [ "$(uname -m)" = aarch64 ]; then
 	stress_m=3000
 	handoff_rounds=25
+	lin_histories=300
 fi
 # A case that gives up on a coroutine leaks it on purpose, and the
 # coroutine pins its module: the other suites still run, the run fails.
 rc=0
 insmod kcoro.ko
-for t in kcoro_test kcoro_chan_test kcoro_select_test; do
+for t in kcoro_test kcoro_chan_test kcoro_select_test kcoro_lin_test; do
 	params=
 	[ "$t" = kcoro_chan_test ] && params="stress_m=$stress_m"
 	[ "$t" = kcoro_test ] && params="handoff_rounds=$handoff_rounds"
+	[ "$t" = kcoro_lin_test ] && params="lin_histories=$lin_histories"
 	echo "KCORO-KUNIT-BEGIN $t" > /dev/kmsg
 	# shellcheck disable=SC2086
 	insmod "$t.ko" $params
