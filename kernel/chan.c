@@ -2289,7 +2289,14 @@ static void kc_drop_first_until_in_buffer(struct kcoro_chan *ch, u64 global)
 	u64 r;
 
 	for (;;) {
-		r = kc_receivers_counter(ch);
+		/*
+		 * receivers, then bufferEnd, as Kotlin's volatile reads: a
+		 * bufferEnd older than r could make a cell already in the
+		 * buffer look outside it and drop one element too many.  The
+		 * acquire pairs with the fully ordered FAAs that move the two
+		 * counters (a receiver's FAA comes before its expandBuffer).
+		 */
+		r = atomic64_read_acquire(&ch->receivers);
 		if (global < max(r + ch->capacity, kc_buffer_end_counter(ch)))
 			return;
 		if (atomic64_cmpxchg(&ch->receivers, r, r + 1) != r)
