@@ -3482,9 +3482,9 @@ EXPORT_SYMBOL_GPL(kcoro_chan_put);
  * For KUnit only.  Checks what must hold whenever no operation is in
  * flight: every expandBuffer started has completed and the pause flag is
  * clear; bufferEnd - receivers equals the capacity of an open buffered
- * channel (it is never below it: a lost expandBuffer makes cancelled
- * receivers wait, kc_wait_eb_completion()) and is not below it once
- * closed; the segment list holds no removed segment, no segment every
+ * channel (below it, cancelled receivers wait for an expandBuffer that
+ * never comes, kc_wait_eb_completion()); the segment list holds no
+ * removed segment, no segment every
  * head has passed, and each segment's pointer count is the number of
  * heads on it (no pin left behind, kc_seg_pin()).
  *
@@ -3511,9 +3511,15 @@ int kcoro_test_chan_check(struct kcoro_chan *ch, char *buf, size_t len)
 				 c, b);
 			return -EINVAL;
 		}
-		if ((s64)(b - r) < (s64)ch->capacity ||
-		    (kc_close_status(word) == KC_CLOSE_ACTIVE &&
-		     b - r != ch->capacity)) {
+		/*
+		 * Only while the channel is open: after a close, a receiver
+		 * that reserves a cell past the closed list's end pays no
+		 * expandBuffer (Kotlin's findSegmentReceive() returns null),
+		 * and no send can buffer any more, so the capacity no longer
+		 * binds.
+		 */
+		if (kc_close_status(word) == KC_CLOSE_ACTIVE &&
+		    b - r != ch->capacity) {
 			snprintf(buf, len,
 				 "bufferEnd %llu - receivers %llu != capacity %llu (close %d)",
 				 b, r, ch->capacity, kc_close_status(word));
