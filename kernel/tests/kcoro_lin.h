@@ -38,7 +38,13 @@
  *   operations).  Room in the buffer: buffered, 0.  Full: drop-oldest
  *   hands the oldest to the hook and buffers the element, 0; drop-latest
  *   hands the element to the hook, 0 (try-send too: kcoro's rule); else a
- *   try-send fails with -EAGAIN and a send queues up and waits.
+ *   try-send fails with -EAGAIN and a send queues up and waits.  A
+ *   try-send that succeeds may also have waited inside its own interval
+ *   (it met a receive in progress).
+ * - A try-receive that gets an element may likewise have waited inside its
+ *   own interval: kcoro, like Kotlin, lets a send that finds its cell
+ *   reserved by a receive in progress hand the element over, and two
+ *   overlapping non-blocking calls on a rendezvous channel can meet.
  * - receive: an element: taken, 0; its sender, if it waited, returns 0;
  *   the first waiting sender that the receive brings into the buffer
  *   returns 0 (expandBuffer).  Else closed or cancelled: -EPIPE.  Else a
@@ -347,13 +353,15 @@ static inline bool lin_step_send(struct lin_checker *c, struct lin_state *st,
 		st->done |= bit;
 		return true;
 	}
-	if (try) {
-		if (ev->res != -EAGAIN)
-			return false;
+	if (try && ev->res == -EAGAIN) {
 		st->done |= bit;
 		return true;
 	}
-	if (!lin_can_wait(ev->res) || st->nq >= LIN_MAX_Q)
+	/*
+	 * A try-send that succeeds here met a receive in progress: it
+	 * waited inside its own interval (see lin_step_recv()).
+	 */
+	if ((try ? ev->res : !lin_can_wait(ev->res)) || st->nq >= LIN_MAX_Q)
 		return false;
 	lin_q_push(st, e);
 	st->waiting |= bit;
@@ -388,13 +396,19 @@ static inline bool lin_step_recv(struct lin_checker *c, struct lin_state *st,
 		st->done |= bit;
 		return true;
 	}
-	if (ev->op == LIN_TRY_RECV) {
-		if (ev->res != -EAGAIN)
-			return false;
+	if (ev->op == LIN_TRY_RECV && ev->res == -EAGAIN) {
 		st->done |= bit;
 		return true;
 	}
-	if (!lin_can_wait(ev->res) || st->nq >= LIN_MAX_Q)
+	/*
+	 * A try-receive that gets an element here waits inside its own
+	 * interval: as in Kotlin, a try-send (or send) that finds the cell
+	 * already reserved by a receive in progress hands the element to it,
+	 * and that receive may be a try-receive, so two non-blocking calls
+	 * on a rendezvous channel can meet when they overlap.
+	 */
+	if ((ev->op == LIN_TRY_RECV ? ev->res : !lin_can_wait(ev->res)) ||
+	    st->nq >= LIN_MAX_Q)
 		return false;
 	lin_q_push(st, e);
 	st->q_recv = 1;

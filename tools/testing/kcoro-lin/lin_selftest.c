@@ -132,6 +132,14 @@ static void hand_written(void)
 	   SND(1, 9, 5, 0), TRCV(2, 3, 5, 0));
 	OK("a concurrent try_recv may miss a send in progress", buf1,
 	   SND(1, 6, 1, 0), TRCV(2, 3, 0, -EAGAIN), RCV(7, 8, 1, 0));
+	OK("overlapping try_send and try_recv meet on a rendezvous channel", rdv,
+	   TRCV(1, 4, 5, 0), TSND(2, 3, 5, 0));
+	OK("a try_recv in progress takes a try_send (seen in a VM run)", rdv,
+	   RCV(5900, 5902, 0, -ETIMEDOUT), TRCV(5901, 5909, 76293, 0),
+	   TRCV(5903, 5904, 0, -EAGAIN), TRCV(5905, 5906, 0, -EAGAIN),
+	   TSND(5907, 5908, 76293, 0), TSND(5910, 5911, 76290, -EAGAIN),
+	   SND(5912, 5918, 76291, -EPIPE), CLS(5913, 5914, 1),
+	   CNL(5915, 5917, 0), HOOK(5916, 76291), DSTR(5919, 5920));
 
 	/* Not linearizable. */
 	BAD("FIFO violated", buf2,
@@ -146,6 +154,8 @@ static void hand_written(void)
 	    CLS(1, 2, 1), SND(3, 4, 1, -EPIPE), HOOK(4, 1), RCV(5, 6, 1, 0));
 	BAD("a rendezvous send completes without overlapping its receiver", rdv,
 	    SND(1, 2, 1, 0), RCV(3, 4, 1, 0));
+	BAD("a try_send and a try_recv that do not overlap meet", rdv,
+	    TSND(1, 2, 5, 0), TRCV(3, 4, 5, 0));
 	BAD("buffered(1) takes two elements", buf1,
 	    SND(1, 2, 1, 0), SND(3, 4, 2, 0), RCV(5, 6, 1, 0), RCV(7, 8, 2, 0));
 	BAD("try_recv fails with an element buffered", buf1,
