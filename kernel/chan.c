@@ -679,11 +679,11 @@ static struct kc_segment *kc_seg_alloc(struct kcoro_chan *ch, u64 id,
 }
 
 /* Keep a spare segment so that the atomic sections rarely allocate. */
-static noinline int kc_refill_spare_slow(struct kcoro_chan *ch)
+static noinline int kc_fill_spare(struct kcoro_chan *ch, gfp_t gfp)
 {
 	struct kc_segment *seg;
 
-	seg = kc_seg_new(ch, GFP_KERNEL);
+	seg = kc_seg_new(ch, gfp);
 	if (!seg)
 		return -ENOMEM;
 	if (cmpxchg(&ch->spare, NULL, seg))
@@ -695,7 +695,7 @@ static __always_inline int kc_refill_spare(struct kcoro_chan *ch)
 {
 	if (likely(READ_ONCE(ch->spare)))
 		return 0;
-	return kc_refill_spare_slow(ch);
+	return kc_fill_spare(ch, GFP_KERNEL);
 }
 
 /*
@@ -709,10 +709,7 @@ static atomic_long_t kc_nr_segment_waits;
 
 static void kc_refill_spare_nofail(struct kcoro_chan *ch)
 {
-	struct kc_segment *seg = kc_seg_new(ch, GFP_KERNEL | __GFP_NOFAIL);
-
-	if (cmpxchg(&ch->spare, NULL, seg))
-		kc_seg_free(seg);
+	kc_fill_spare(ch, GFP_KERNEL | __GFP_NOFAIL);
 }
 
 static inline struct kc_segment *kc_seg_next(struct kc_segment *seg)

@@ -337,17 +337,28 @@ static long kct_join(struct kunit *test, struct kcoro *co)
 	return ret;
 }
 
-/* A kthread the test stops (and reaps) even after it has returned. */
-static struct task_struct *kct_kthread(int (*fn)(void *), void *arg,
-				       const char *name)
+/*
+ * A kthread the test stops (and reaps) even after it has returned; bound
+ * to @cpu unless it is negative.
+ */
+static struct task_struct *kct_kthread_on(int (*fn)(void *), void *arg,
+					  const char *name, int cpu)
 {
 	struct task_struct *t = kthread_create(fn, arg, "%s", name);
 
 	if (IS_ERR(t))
 		return t;
+	if (cpu >= 0)
+		kthread_bind(t, cpu);
 	get_task_struct(t);
 	wake_up_process(t);
 	return t;
+}
+
+static struct task_struct *kct_kthread(int (*fn)(void *), void *arg,
+				       const char *name)
+{
+	return kct_kthread_on(fn, arg, name, -1);
 }
 
 /* Operations that a coroutine or kthread runs once, for the test thread. */
@@ -458,10 +469,11 @@ static bool kct_op_co(struct kunit *test, struct kct_op *op, int cpu)
 	return true;
 }
 
-/* Run @op in a new kthread, which accepts SIGUSR1. */
-static bool kct_op_thread(struct kunit *test, struct kct_op *op)
+/* Run @op in a new kthread, bound to @cpu if >= 0, accepting SIGUSR1. */
+static bool kct_op_thread_on(struct kunit *test, struct kct_op *op, int cpu)
 {
-	struct task_struct *t = kct_kthread(kct_op_thread_fn, op, "kct_op");
+	struct task_struct *t = kct_kthread_on(kct_op_thread_fn, op, "kct_op",
+					       cpu);
 
 	if (IS_ERR(t)) {
 		KUNIT_FAIL(test, "kthread: %pe", t);
@@ -469,6 +481,11 @@ static bool kct_op_thread(struct kunit *test, struct kct_op *op)
 	}
 	op->task = t;
 	return true;
+}
+
+static bool kct_op_thread(struct kunit *test, struct kct_op *op)
+{
+	return kct_op_thread_on(test, op, -1);
 }
 
 /* Wait for @op's coroutine or kthread and reap it; returns its result. */
@@ -2869,23 +2886,6 @@ static bool kct_wait_arrived(struct kunit *test, struct kcoro_test_pause *p,
 	return false;
 }
 
-/* Run @op in a new kthread bound to @cpu (accepts SIGUSR1). */
-static bool kct_op_thread_on(struct kunit *test, struct kct_op *op, int cpu)
-{
-	struct task_struct *t = kthread_create(kct_op_thread_fn, op, "kct_op/%d",
-					       cpu);
-
-	if (IS_ERR(t)) {
-		KUNIT_FAIL(test, "kthread: %pe", t);
-		return false;
-	}
-	kthread_bind(t, cpu);
-	get_task_struct(t);
-	op->task = t;
-	wake_up_process(t);
-	return true;
-}
-
 static bool kct_thread_suspended(struct kunit *test, struct kct_op *op,
 				 int cpu, long waiters)
 {
@@ -2986,6 +2986,39 @@ static void kct_replay_desc(const long *cap, char *desc)
 KUNIT_ARRAY_PARAM(chan_replay, kct_replay_caps, kct_replay_desc);
 
 /*
+ * A new channel of capacity @cap (segments of one cell) and operation
+ * @kind of @elem in a kthread, stopped at @point of cell 0.  Returns the
+ * channel; *@ok says whether the operation arrived there.
+ */
+static struct kcoro_chan *kct_replay_start(struct kunit *test, long cap,
+					   struct kct_hook *h,
+					   struct kcoro_test_pause *p,
+					   enum kcoro_test_point point,
+					   struct kct_op *op, enum kct_kind kind,
+					   void *elem, bool *ok)
+{
+	struct kcoro_chan *ch;
+
+	kct_hook_reset(h);
+	ch = kct_chan(cap, KCORO_CHAN_SUSPEND, 1, h);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(ch));
+	kct_pause(test, p, ch, point, 0, NULL, false);
+	kct_op_init(op, ch, kind, elem);
+	*ok = kct_op_thread_on(test, op, kct_cpu(1)) &&
+	      kct_wait_arrived(test, p, "the operation after its FAA");
+	return ch;
+}
+
+/* The end of a kct_replay_start() scenario, whether it passed or not. */
+static void kct_replay_end(struct kunit *test, struct kcoro_test_pause *p,
+			   struct kct_op *op, struct kcoro_chan *ch)
+{
+	kcoro_test_pause_disarm(p);
+	kct_op_finish(test, op);
+	kcoro_chan_put(ch);
+}
+
+/*
  * Close and cancel between an operation's FAA and its cell: a send that
  * reserved its cell before the close goes on as if the close came after
  * it (its element is received), unless a receive linearizes first; a
@@ -3001,19 +3034,15 @@ static void chan_replay_close(struct kunit *test)
 	struct kct_op op;
 	struct kct_hook h;
 	void *elem;
+	bool ok;
 
 	/*
 	 * A send reserved cell 0, then the channel is closed: the send goes
 	 * on (it buffers, or waits for its receiver) and is received.
 	 */
-	memset(&op, 0, sizeof(op));
-	kct_hook_reset(&h);
-	ch = kct_chan(cap, KCORO_CHAN_SUSPEND, 1, &h);
-	KUNIT_ASSERT_FALSE(test, IS_ERR(ch));
-	kct_pause(test, &p, ch, KCORO_TP_SEND_FAA, 0, NULL, false);
-	kct_op_init(&op, ch, KCT_SEND, KCT_E(1));
-	if (kct_op_thread_on(test, &op, kct_cpu(1)) &&
-	    kct_wait_arrived(test, &p, "send after its FAA")) {
+	ch = kct_replay_start(test, cap, &h, &p, KCORO_TP_SEND_FAA, &op,
+			      KCT_SEND, KCT_E(1), &ok);
+	if (ok) {
 		KUNIT_EXPECT_TRUE(test, kcoro_chan_close(ch));
 		kcoro_test_pause_release(&p);
 		if (cap == KCORO_CHAN_RENDEZVOUS)
@@ -3027,9 +3056,7 @@ static void chan_replay_close(struct kunit *test)
 		KUNIT_EXPECT_EQ(test, kct_hooked(&h), 0);
 		kct_expect_invariants(test, ch);
 	}
-	kcoro_test_pause_disarm(&p);
-	kct_op_finish(test, &op);
-	kcoro_chan_put(ch);
+	kct_replay_end(test, &p, &op, ch);
 
 	/*
 	 * The same, but a receive comes before the send reaches its cell:
@@ -3038,13 +3065,9 @@ static void chan_replay_close(struct kunit *test)
 	 * send, sent back to a new cell, finds the channel closed, fails and
 	 * hands its element to the hook, once.
 	 */
-	kct_hook_reset(&h);
-	ch = kct_chan(cap, KCORO_CHAN_SUSPEND, 1, &h);
-	KUNIT_ASSERT_FALSE(test, IS_ERR(ch));
-	kct_pause(test, &p, ch, KCORO_TP_SEND_FAA, 0, NULL, false);
-	kct_op_init(&op, ch, KCT_SEND, KCT_E(4));
-	if (kct_op_thread_on(test, &op, kct_cpu(1)) &&
-	    kct_wait_arrived(test, &p, "send after its FAA")) {
+	ch = kct_replay_start(test, cap, &h, &p, KCORO_TP_SEND_FAA, &op,
+			      KCT_SEND, KCT_E(4), &ok);
+	if (ok) {
 		KUNIT_EXPECT_TRUE(test, kcoro_chan_close(ch));
 		KUNIT_EXPECT_EQ(test, kcoro_chan_recv(ch, &elem), -EPIPE);
 		kcoro_test_pause_release(&p);
@@ -3052,18 +3075,12 @@ static void chan_replay_close(struct kunit *test)
 		kct_expect_hook_seq(test, &h, (const unsigned long[]){ 4 }, 1);
 		kct_expect_invariants(test, ch);
 	}
-	kcoro_test_pause_disarm(&p);
-	kct_op_finish(test, &op);
-	kcoro_chan_put(ch);
+	kct_replay_end(test, &p, &op, ch);
 
 	/* A receive reserved empty cell 0, then the channel is closed. */
-	kct_hook_reset(&h);
-	ch = kct_chan(cap, KCORO_CHAN_SUSPEND, 1, &h);
-	KUNIT_ASSERT_FALSE(test, IS_ERR(ch));
-	kct_pause(test, &p, ch, KCORO_TP_RECV_FAA, 0, NULL, false);
-	kct_op_init(&op, ch, KCT_RECV, KCT_POISON);
-	if (kct_op_thread_on(test, &op, kct_cpu(1)) &&
-	    kct_wait_arrived(test, &p, "receive after its FAA")) {
+	ch = kct_replay_start(test, cap, &h, &p, KCORO_TP_RECV_FAA, &op,
+			      KCT_RECV, KCT_POISON, &ok);
+	if (ok) {
 		KUNIT_EXPECT_TRUE(test, kcoro_chan_close(ch));
 		kcoro_test_pause_release(&p);
 		KUNIT_EXPECT_EQ(test, kct_op_finish(test, &op), -EPIPE);
@@ -3071,18 +3088,12 @@ static void chan_replay_close(struct kunit *test)
 		KUNIT_EXPECT_EQ(test, kct_hooked(&h), 0);
 		kct_expect_invariants(test, ch);
 	}
-	kcoro_test_pause_disarm(&p);
-	kct_op_finish(test, &op);
-	kcoro_chan_put(ch);
+	kct_replay_end(test, &p, &op, ch);
 
 	/* A send reserved cell 0, then the channel is cancelled. */
-	kct_hook_reset(&h);
-	ch = kct_chan(cap, KCORO_CHAN_SUSPEND, 1, &h);
-	KUNIT_ASSERT_FALSE(test, IS_ERR(ch));
-	kct_pause(test, &p, ch, KCORO_TP_SEND_FAA, 0, NULL, false);
-	kct_op_init(&op, ch, KCT_SEND, KCT_E(3));
-	if (kct_op_thread_on(test, &op, kct_cpu(1)) &&
-	    kct_wait_arrived(test, &p, "send after its FAA")) {
+	ch = kct_replay_start(test, cap, &h, &p, KCORO_TP_SEND_FAA, &op,
+			      KCT_SEND, KCT_E(3), &ok);
+	if (ok) {
 		KUNIT_EXPECT_TRUE(test, kcoro_chan_cancel(ch));
 		kcoro_test_pause_release(&p);
 		KUNIT_EXPECT_EQ(test, kct_op_finish(test, &op), -EPIPE);
@@ -3090,9 +3101,7 @@ static void chan_replay_close(struct kunit *test)
 		KUNIT_EXPECT_EQ(test, kcoro_chan_recv(ch, &elem), -EPIPE);
 		kct_expect_invariants(test, ch);
 	}
-	kcoro_test_pause_disarm(&p);
-	kct_op_finish(test, &op);
-	kcoro_chan_put(ch);
+	kct_replay_end(test, &p, &op, ch);
 }
 
 /*
