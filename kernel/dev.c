@@ -161,9 +161,9 @@ static struct kc_user *kc_user_get(kuid_t uid)
  * A lookup that finds @u at zero skips it (refcount_inc_not_zero() under
  * the lock), so it can be unhashed after the count dropped.
  */
-static void kc_user_put(struct kc_user *u)
+static void kc_user_put_many(struct kc_user *u, unsigned int n)
 {
-	if (refcount_dec_and_test(&u->ref)) {
+	if (refcount_sub_and_test(n, &u->ref)) {
 		spin_lock(&kc_users_lock);
 		hash_del(&u->node);
 		spin_unlock(&kc_users_lock);
@@ -171,28 +171,84 @@ static void kc_user_put(struct kc_user *u)
 	}
 }
 
-static struct kcoro_mbuf *kc_mbuf_new(struct kc_uchan *uc, size_t len)
+static void kc_user_put(struct kc_user *u)
 {
-	struct kc_user *u = uc->user;
-	struct kcoro_mbuf *m;
-	size_t cost;
+	kc_user_put_many(u, 1);
+}
 
-	if (len > uc->max_msg)
-		return ERR_PTR(-EMSGSIZE);
-	cost = kc_mbuf_cost(len);
+/*
+ * Every message alive carries kc_mbuf_cost() of its length in its user's
+ * @bytes and one reference on the user.  A batch charges (and a batch of
+ * receives gives back) many messages' worth at once; the limit stays
+ * exact, as the whole charge is checked against max_user_bytes.
+ */
+static bool kc_user_charge(struct kc_user *u, size_t cost, unsigned int n)
+{
 	if (atomic_long_add_return(cost, &u->bytes) > READ_ONCE(max_user_bytes)) {
 		atomic_long_sub(cost, &u->bytes);
-		return ERR_PTR(-ENOSPC);
+		return false;
 	}
+	refcount_add(n, &u->ref);
+	return true;
+}
+
+static void kc_user_uncharge(struct kc_user *u, size_t cost, unsigned int n)
+{
+	atomic_long_sub(cost, &u->bytes);
+	kc_user_put_many(u, n);
+}
+
+/* A message whose charge (cost and user reference) is already taken. */
+static struct kcoro_mbuf *kc_mbuf_new_charged(struct kc_uchan *uc, size_t len)
+{
+	struct kcoro_mbuf *m;
+
 	m = kmalloc(struct_size(m, data, len), GFP_KERNEL_ACCOUNT | __GFP_NOWARN);
 	if (!m) {
-		atomic_long_sub(cost, &u->bytes);
+		kc_user_uncharge(uc->user, kc_mbuf_cost(len), 1);
 		return ERR_PTR(-ENOMEM);
 	}
-	refcount_inc(&u->ref);
 	m->len = len;
-	m->user = u;
+	m->user = uc->user;
 	return m;
+}
+
+static struct kcoro_mbuf *kc_mbuf_new(struct kc_uchan *uc, size_t len)
+{
+	if (len > uc->max_msg)
+		return ERR_PTR(-EMSGSIZE);
+	if (!kc_user_charge(uc->user, kc_mbuf_cost(len), 1))
+		return ERR_PTR(-ENOSPC);
+	return kc_mbuf_new_charged(uc, len);
+}
+
+/*
+ * Messages freed by one call, given back to their user at once (see
+ * kc_user_charge()): @u, and the @cost and @n references still to give.
+ */
+struct kc_mfree {
+	struct kc_user *u;
+	size_t cost;
+	unsigned int n;
+};
+
+static void kc_mfree_flush(struct kc_mfree *mf)
+{
+	if (mf->n)
+		kc_user_uncharge(mf->u, mf->cost, mf->n);
+	mf->n = 0;
+	mf->cost = 0;
+}
+
+static void kc_mbuf_free_in(struct kcoro_mbuf *m, struct kc_mfree *mf)
+{
+	if (mf->u != m->user) {
+		kc_mfree_flush(mf);
+		mf->u = m->user;
+	}
+	mf->cost += kc_mbuf_cost(m->len);
+	mf->n++;
+	kfree(m);
 }
 
 /**
@@ -205,13 +261,14 @@ static struct kcoro_mbuf *kc_mbuf_new(struct kc_uchan *uc, size_t len)
 void kcoro_mbuf_free(struct kcoro_mbuf *m)
 {
 	struct kc_user *u;
+	size_t cost;
 
 	if (!m)
 		return;
 	u = m->user;
-	atomic_long_sub(kc_mbuf_cost(m->len), &u->bytes);
+	cost = kc_mbuf_cost(m->len);
 	kfree(m);
-	kc_user_put(u);
+	kc_user_uncharge(u, cost, 1);
 }
 EXPORT_SYMBOL_GPL(kcoro_mbuf_free);
 
@@ -548,12 +605,26 @@ static int kc_send_user(struct kc_uchan *uc, const void __user *buf,
 }
 
 /*
+ * Pages of the caller's memory found writable so far by one call,
+ * [@start, @end) (page aligned, empty at first): the buffers of a batch
+ * usually share a page or two, and each is checked once per call.
+ */
+struct kc_wpages {
+	unsigned long start;
+	unsigned long end;
+};
+
+/*
  * Can a receive copy to @buf without faulting?  Checked before a message
  * is taken, without writing to the buffer.  The common case, every page
- * present and writable, costs a lockless page-table walk; otherwise the
- * pages are faulted in properly (mmap lock).
+ * present and writable, costs a lockless page-table walk per page not in
+ * @wp (may be NULL); otherwise the pages are faulted in properly (mmap
+ * lock).  A page unmapped after its check makes the copy fault later: the
+ * message is then lost as uapi.rst says, as when it happens between this
+ * check and the copy of a single receive.
  */
-static int kc_user_writable(void __user *buf, size_t len)
+static int kc_user_writable_in(void __user *buf, size_t len,
+			       struct kc_wpages *wp)
 {
 	unsigned long addr = (unsigned long)buf, end = addr + len;
 	struct page *page;
@@ -563,11 +634,28 @@ static int kc_user_writable(void __user *buf, size_t len)
 	if (!access_ok(buf, len))
 		return -EFAULT;
 	for (addr &= PAGE_MASK; addr < end; addr += PAGE_SIZE) {
+		if (wp && addr >= wp->start && addr < wp->end)
+			continue;
 		if (get_user_pages_fast_only(addr, 1, FOLL_WRITE, &page) != 1)
 			return fault_in_safe_writeable(buf, len) ? -EFAULT : 0;
 		put_page(page);
+		if (!wp)
+			continue;
+		if (addr == wp->end && wp->end > wp->start) {
+			wp->end += PAGE_SIZE;
+		} else if (addr + PAGE_SIZE == wp->start) {
+			wp->start = addr;
+		} else {
+			wp->start = addr;
+			wp->end = addr + PAGE_SIZE;
+		}
 	}
 	return 0;
+}
+
+static int kc_user_writable(void __user *buf, size_t len)
+{
+	return kc_user_writable_in(buf, len, NULL);
 }
 
 static int kc_recv_mbuf(struct kc_uchan *uc, struct kcoro_mbuf **mp,
@@ -594,17 +682,19 @@ static int kc_recv_mbuf(struct kc_uchan *uc, struct kcoro_mbuf **mp,
  * Receive one message into @buf (@size bytes).  Returns the message's
  * full length.  Faults on @buf are found before the message is taken when
  * they can be; a copy that still faults loses the message (counted in
- * undelivered).
+ * undelivered).  A batch passes the pages it checked already in @wp and
+ * frees its messages through @mf; a single receive passes NULLs.
  */
-static ssize_t kc_recv_user(struct kc_uchan *uc, void __user *buf,
-			    size_t size, const struct kc_wait *w)
+static ssize_t kc_recv_user_in(struct kc_uchan *uc, void __user *buf,
+			       size_t size, const struct kc_wait *w,
+			       struct kc_wpages *wp, struct kc_mfree *mf)
 {
 	struct kcoro_mbuf *m;
 	size_t n;
 	int ret;
 
 	n = min_t(size_t, size, uc->max_msg);
-	if (kc_user_writable(buf, n))
+	if (kc_user_writable_in(buf, n, wp))
 		return -EFAULT;
 	ret = kc_recv_mbuf(uc, &m, w);
 	if (ret)
@@ -616,8 +706,17 @@ static ssize_t kc_recv_user(struct kc_uchan *uc, void __user *buf,
 		return -EFAULT;
 	}
 	n = m->len;
-	kcoro_mbuf_free(m);
+	if (mf)
+		kc_mbuf_free_in(m, mf);
+	else
+		kcoro_mbuf_free(m);
 	return n;
+}
+
+static ssize_t kc_recv_user(struct kc_uchan *uc, void __user *buf,
+			    size_t size, const struct kc_wait *w)
+{
+	return kc_recv_user_in(uc, buf, size, w, NULL, NULL);
 }
 
 /* Copy in and check a struct kcoro_msg, and how its call may wait. */
@@ -660,15 +759,60 @@ static long kc_ioc_recv(struct file *file, struct kc_uchan *uc,
 	return ret;
 }
 
+/* Messages of a batch handled together: iov copy and accounting. */
+#define KC_BATCH_CHUNK	16
+
+/*
+ * Copy in the next @n iovs of a batch at once.  If that faults, copy them
+ * one by one: the batch then stops at the first entry that faults, as it
+ * would if each were copied on its own.  Returns how many were copied.
+ */
+static u32 kc_batch_iov_in(struct kcoro_iov *iov,
+			   const struct kcoro_iov __user *uiov, u32 n)
+{
+	u32 j;
+
+	if (!copy_from_user(iov, uiov, n * sizeof(*iov)))
+		return n;
+	for (j = 0; j < n; j++)
+		if (copy_from_user(&iov[j], &uiov[j], sizeof(*iov)))
+			break;
+	return j;
+}
+
+/*
+ * Charge the sends of a chunk at once: every message that can be sent
+ * (not above the channel's maximum) up to the first that cannot.  If the
+ * user's limit does not take the whole chunk, nothing is charged and each
+ * message charges itself, so a send fails with ENOSPC exactly as alone.
+ * Returns how many messages of @iov are charged.
+ */
+static u32 kc_batch_charge(struct kc_uchan *uc, const struct kcoro_iov *iov,
+			   u32 n, size_t *cost)
+{
+	u32 j;
+
+	*cost = 0;
+	for (j = 0; j < n && iov[j].len <= uc->max_msg && !iov[j].reserved; j++)
+		*cost += kc_mbuf_cost(iov[j].len);
+	if (j && !kc_user_charge(uc->user, *cost, j))
+		return 0;
+	return j;
+}
+
 static long kc_ioc_batch(struct file *file, struct kc_uchan *uc,
 			 struct kcoro_batch __user *uarg, bool send)
 {
+	struct kcoro_iov iov[KC_BATCH_CHUNK];
 	struct kcoro_iov __user *uiov;
+	struct kc_wpages wp = {};
+	struct kc_mfree mf = {};
 	struct kcoro_batch b;
-	struct kcoro_iov iov;
 	struct kc_wait w;
+	struct kcoro_mbuf *m;
+	u32 i = 0, j, n, got, charged = 0;
+	size_t cost = 0;
 	long ret = 0;
-	u32 i;
 
 	if (copy_from_user(&b, uarg, sizeof(b)))
 		return -EFAULT;
@@ -679,36 +823,60 @@ static long kc_ioc_batch(struct file *file, struct kc_uchan *uc,
 	if (ret)
 		return ret;
 	uiov = u64_to_user_ptr(b.iov);
-	for (i = 0; i < b.count; i++) {
-		if (copy_from_user(&iov, &uiov[i], sizeof(iov))) {
-			ret = -EFAULT;
-			break;
-		}
-		if (iov.reserved) {
-			ret = -EINVAL;
-			break;
-		}
-		if (send) {
-			ret = kc_send_user(uc, u64_to_user_ptr(iov.buf),
-					   iov.len, &w);
-		} else {
-			ret = kc_recv_user(uc, u64_to_user_ptr(iov.buf),
-					   iov.len, &w);
-			if (ret >= 0 && put_user((u32)ret, &uiov[i].len))
+	while (i < b.count && !ret) {
+		n = min_t(u32, b.count - i, KC_BATCH_CHUNK);
+		got = kc_batch_iov_in(iov, &uiov[i], n);
+		if (send)
+			charged = kc_batch_charge(uc, iov, got, &cost);
+		for (j = 0; j < n; j++) {
+			if (j == got) {
 				ret = -EFAULT;
+				break;
+			}
+			if (iov[j].reserved) {
+				ret = -EINVAL;
+				break;
+			}
+			if (send && j < charged) {
+				cost -= kc_mbuf_cost(iov[j].len);
+				m = kc_mbuf_new_charged(uc, iov[j].len);
+				if (!IS_ERR(m) &&
+				    copy_from_user(m->data,
+						   u64_to_user_ptr(iov[j].buf),
+						   iov[j].len)) {
+					kcoro_mbuf_free(m);
+					m = ERR_PTR(-EFAULT);
+				}
+				ret = IS_ERR(m) ? PTR_ERR(m) :
+				      kc_send_mbuf(uc, m, &w);
+			} else if (send) {
+				ret = kc_send_user(uc, u64_to_user_ptr(iov[j].buf),
+						   iov[j].len, &w);
+			} else {
+				ret = kc_recv_user_in(uc, u64_to_user_ptr(iov[j].buf),
+						      iov[j].len, &w, &wp, &mf);
+				if (ret >= 0 && put_user((u32)ret, &uiov[i + j].len))
+					ret = -EFAULT;
+			}
+			if (ret < 0)
+				break;
+			ret = 0;
+			/* After the first message, wait only when asked to. */
+			if (!(b.flags & KCORO_BATCH_WAITALL))
+				w.nonblock = true;
 		}
-		if (ret < 0)
-			break;
-		/* After the first message, wait only when asked to. */
-		if (!(b.flags & KCORO_BATCH_WAITALL))
-			w.nonblock = true;
+		/* The charge of messages a failure left unsent. */
+		if (send && j + 1 < charged)
+			kc_user_uncharge(uc->user, cost, charged - j - 1);
+		i += j;
 		/*
 		 * Not after every message: the peer just woken would take the
 		 * CPU each time and a batch would become a ping-pong.
 		 */
-		if (!((i + 1) % 64))
+		if (!ret && !(i % 64))
 			cond_resched();
 	}
+	kc_mfree_flush(&mf);
 	if (i)
 		return i;
 	return ret;

@@ -455,6 +455,49 @@ TEST_F_TIMEOUT(lim, user_bytes, 300)
 	}
 }
 
+/*
+ * A batch charges many messages at once, but the send that hits
+ * max_user_bytes is the same as without batching, and a batch of
+ * receives gives the whole charge back.
+ */
+TEST_F(lim, user_bytes_batch)
+{
+	static struct kcoro_iov iov[40];
+	static char bufs[40][8];
+	int dev, ch, i, round;
+
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	ASSERT_EQ(0, kst_param_set("max_user_bytes", 20 * KCORO_MSG_COST(8)));
+	dev = kcoro_open();
+	ASSERT_LE(0, dev);
+	ch = kcoro_chan_create(dev, KCORO_CAP_UNLIMITED, 0, 0, 0);
+	ASSERT_LE(0, ch);
+	for (round = 0; round < 3; round++) {
+		for (i = 0; i < 40; i++) {
+			snprintf(bufs[i], sizeof(bufs[i]), "m%d.%d", round, i);
+			kcoro_iov_set(&iov[i], bufs[i], 8);
+		}
+		/* a chunk of 16 fits, the next does not: one by one to 20 */
+		EXPECT_EQ(20, kcoro_send_batch(ch, iov, 40, 0, 0));
+		EXPECT_EQ(-ENOSPC, kcoro_send(ch, bufs[0], 8, 0));
+		EXPECT_EQ(-ENOSPC, kcoro_send_batch(ch, iov, 1, 0, 0));
+		memset(bufs, 0, sizeof(bufs));
+		for (i = 0; i < 40; i++)
+			kcoro_iov_set(&iov[i], bufs[i], 8);
+		EXPECT_EQ(20, kcoro_recv_batch(ch, iov, 40, KCORO_MSG_NONBLOCK, 0));
+		for (i = 0; i < 20; i++) {
+			char want[8];
+
+			snprintf(want, sizeof(want), "m%d.%d", round, i);
+			EXPECT_STREQ(want, bufs[i]);
+			EXPECT_EQ(8, iov[i].len);
+		}
+	}
+	close(ch);
+	close(dev);
+}
+
 /* max_user_coroutines bounds services; their coroutines count until they end. */
 TEST_F_TIMEOUT(lim, user_coroutines, 300)
 {
