@@ -248,7 +248,7 @@ void kcoro_chan_get_snapshot(struct kcoro_chan *ch,
 struct kcoro_mbuf {
 	u32 len;
 	/* private: */
-	u32 __pad;
+	u32 size_class;
 	void *user;
 	/* public: */
 	u8 data[] __aligned(8);

@@ -294,6 +294,42 @@ TEST_F(chan, truncation)
 	close(ch);
 }
 
+/*
+ * Message buffers are reused (per user, CPU and size class): whatever
+ * size comes next, a receive gets exactly the bytes sent and nothing of
+ * an earlier, longer message.
+ */
+TEST_F(chan, reused_buffers)
+{
+	static const unsigned int lens[] = {
+		0, 1, 48, 49, 64, 100, 112, 113, 200, 240, 241, 300, 496, 497,
+		1000, 300, 64, 0, 497, 49,
+	};
+	unsigned char out[1024], in[1024];
+	int ch = MKCHAN(32, 0, 1024, 0);
+	unsigned int i, j, k;
+
+	for (k = 0; k < 3; k++) {
+		/* k: how many messages queue up before they are received */
+		for (i = 0; i < ARRAY_SIZE(lens); i += k + 1) {
+			for (j = i; j < i + k + 1 && j < ARRAY_SIZE(lens); j++) {
+				memset(out, 'a' + j % 26, lens[j]);
+				ASSERT_EQ(0, kcoro_send(ch, out, lens[j], 0));
+			}
+			for (j = i; j < i + k + 1 && j < ARRAY_SIZE(lens); j++) {
+				memset(in, 0x5a, sizeof(in));
+				memset(out, 'a' + j % 26, lens[j]);
+				ASSERT_EQ((int)lens[j],
+					  kcoro_recv(ch, in, sizeof(in), 0));
+				EXPECT_EQ(0, memcmp(in, out, lens[j]));
+				EXPECT_EQ(0x5a, in[lens[j]]) TH_LOG("len %u", lens[j]);
+				EXPECT_EQ(0x5a, in[sizeof(in) - 1]);
+			}
+		}
+	}
+	close(ch);
+}
+
 TEST_F(chan, bad_flags)
 {
 	static const uint32_t bad_flags[] = {
