@@ -10,7 +10,8 @@
 #                   one only)
 #   make check-arm64  the arm64 legs alone (stock, overflow, debug KUnit,
 #                   its 4-vCPU stress run)
-#   make bench      benchmark tables, kernel and userspace IPC (not a test)
+#   make bench      benchmark tables, kernel and userspace IPC, and the
+#                   scale table (not a test; make bench-scale: that one)
 #                   make bench-arm64: the in-kernel table on arm64
 #   make lint       checkpatch --strict, W=1 and sparse builds, all clean
 #   make check-lin  the self-test of the linearizability checker (host)
@@ -53,7 +54,8 @@ endef
 	check-kcsan bench bench-kernel lint stock-build debug-build kcsan-build \
 	check-x86_64 check-arm64 check-stock-arm64 check-overflow-arm64 \
 	check-debug-arm64 stock-arm64-build debug-arm64-build bench-arm64 \
-	check-debug-smp4 check-kcsan-smp4 check-debug-arm64-smp4 check-lin
+	check-debug-smp4 check-kcsan-smp4 check-debug-arm64-smp4 check-lin \
+	bench-scale
 
 all modules:
 	$(MAKE) -C $(KDIR) M=$(TOP) modules
@@ -213,14 +215,25 @@ check: lint check-lin $(addprefix check-,$(filter x86_64 arm64,$(KCORO_ARCH)))
 include $(TOP)/tools/userspace.mk
 include $(TOP)/tools/bench/bench.mk
 
-# Both tables: the in-kernel one, then the userspace IPC one (own VM run).
-bench: bench-kernel bench-ipc
+# The tables: the in-kernel one, the userspace IPC one and the scale one
+# (each its own VM run).
+bench: bench-kernel bench-ipc bench-scale
 
 bench-kernel: stock-build
 	$(VM)/kcoro-vm -k $$($(VM)/stock-kernel.sh image) -t $(VM_TIMEOUT) \
 		-s $(TOP)/tools/testing/vm/bench.sh -o $(OUT)/bench.log \
 		-f $(OUT)/stock/kcoro.ko -f $(OUT)/stock/kcoro_bench.ko
 	@sed -n -e '/kcoro_bench: done/d' -e 's/.*\] kcoro_bench: //p' $(OUT)/bench.log
+
+# The scale table: 1k to 100k parked coroutines, each with its own stack
+# (THREAD_SIZE), in a VM with the memory that takes (BENCH_SCALE_MEM MB).
+BENCH_SCALE_MEM	?= 4096
+bench-scale: stock-build
+	KCORO_VM_MEM=$(BENCH_SCALE_MEM) $(VM)/kcoro-vm \
+		-k $$($(VM)/stock-kernel.sh image) -t $(VM_TIMEOUT) \
+		-s $(TOP)/tools/testing/vm/bench-scale.sh -o $(OUT)/bench-scale.log \
+		-f $(OUT)/stock/kcoro.ko -f $(OUT)/stock/kcoro_bench.ko
+	@sed -n -e '/kcoro_bench: done/d' -e 's/.*\] kcoro_bench: //p' $(OUT)/bench-scale.log
 
 # The same table on the stock arm64 kernel (its own VM run: compare ratios
 # within one architecture only).

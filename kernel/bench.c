@@ -18,6 +18,9 @@
  *    on one CPU: the wall time until all are joined when they spread by
  *    work stealing, against all of them pinned to that CPU and against the
  *    same work as work items on an unbound workqueue.
+ *  - with scale=1 (its own VM run with a few GB, "make bench-scale"),
+ *    spawn, wake-all and join per coroutine for 1k, 10k and 100k
+ *    coroutines parked at once on one CPU (see bench_scale_all()).
  *
  * Every timed part of the table but the last runs on one CPU, driven by a
  * kthread bound there ("make bench" offlines the other CPUs for it, then
@@ -85,6 +88,9 @@ MODULE_PARM_DESC(table, "measure the one-CPU rows and memory (default: yes)");
 static bool bench_steal = true;
 module_param_named(steal, bench_steal, bool, 0444);
 MODULE_PARM_DESC(steal, "measure work stealing, with 2+ CPUs online (default: yes)");
+static bool bench_scale;
+module_param_named(scale, bench_scale, bool, 0444);
+MODULE_PARM_DESC(scale, "measure spawn, wake-all and join per coroutine for 1k to 100k parked coroutines (default: no)");
 
 /* The CPU every timed coroutine and kthread runs on. */
 static int bench_cpu;
@@ -1296,12 +1302,213 @@ static void bench_steal_all(void)
 			bench_st.busiest[i], div_u64(bench_st.tail_ns[i], NSEC_PER_USEC));
 }
 
+/*
+ * The scale table: spawn, wake-all and join per coroutine for 1k, 10k and
+ * 100k coroutines parked at once on bench_cpu.  The cost per coroutine
+ * should not depend on how many others are parked or queued: the largest
+ * size's cost must stay within SCALE_LIMIT times the smallest's.  Each
+ * coroutine has a stack of its own (THREAD_SIZE), so 100k of them need a
+ * VM with a few GB ("make bench-scale"); a size that does not fit in the
+ * free memory is skipped rather than run into the OOM killer.
+ */
+static const int bench_scale_n[] = { 1000, 10000, 100000 };
+#define SCALE_SIZES		ARRAY_SIZE(bench_scale_n)
+#define SCALE_RUNS		3
+#define SCALE_LIMIT		2
+
+enum { SC_SPAWN, SC_WAKE, SC_JOIN, SC_NR };
+
+static const char * const bench_scale_names[SC_NR] = {
+	[SC_SPAWN]	= "spawn",
+	[SC_WAKE]	= "wake-all",
+	[SC_JOIN]	= "join",
+};
+
+/**
+ * struct bench_scale - one run of the scale table
+ * @n: coroutines spawned
+ * @phase: the phase the coroutines may proceed to (SC_WAKE, then SC_JOIN)
+ * @arrived: coroutines that reached their park in this phase
+ * @all: completed by the coroutine that brings @arrived to @n
+ */
+struct bench_scale {
+	int n;
+	int phase;
+	atomic_t arrived;
+	struct completion all;
+};
+
+/*
+ * Park once after the spawn and once after the wake-all; the last one to
+ * arrive each time tells the driver.  The join phase's wake-up ends it.
+ */
+static long bench_scale_fn(void *arg)
+{
+	struct bench_scale *sc = arg;
+	int phase;
+
+	for (phase = SC_WAKE; phase <= SC_JOIN; phase++) {
+		if (atomic_inc_return(&sc->arrived) == READ_ONCE(sc->n))
+			complete(&sc->all);
+		/* Pairs with the release in bench_scale_next(). */
+		while (smp_load_acquire(&sc->phase) < phase)
+			kcoro_park();
+	}
+	return 0;
+}
+
+/* Wait for every coroutine to arrive, waking now and then (hung tasks). */
+static void bench_scale_wait(struct bench_scale *sc)
+{
+	while (!wait_for_completion_timeout(&sc->all, 10 * HZ))
+		;
+}
+
+/* Let the @n coroutines of @co proceed to @phase and wake them all. */
+static void bench_scale_next(struct bench_scale *sc, struct kcoro **co,
+			     int n, int phase)
+{
+	int i;
+
+	atomic_set(&sc->arrived, 0);
+	reinit_completion(&sc->all);
+	/* Pairs with the acquire in bench_scale_fn(). */
+	smp_store_release(&sc->phase, phase);
+	for (i = 0; i < n; i++)
+		kcoro_unpark(co[i]);
+}
+
+/* One run with @n coroutines: the time of each phase in @ns. */
+static int bench_scale_run(struct kcoro **co, int n, u64 *ns)
+{
+	struct kcoro_attr attr = { .cpu = bench_cpu };
+	struct bench_scale sc = { .n = n, .phase = SC_SPAWN };
+	int i, ret = 0;
+	u64 t0, t1;
+
+	atomic_set(&sc.arrived, 0);
+	init_completion(&sc.all);
+	t0 = ktime_get_ns();
+	for (i = 0; i < n; i++) {
+		co[i] = kcoro_spawn(bench_scale_fn, &sc, &attr);
+		if (IS_ERR(co[i])) {
+			ret = PTR_ERR(co[i]);
+			/* The spawned ones go straight through to the end. */
+			bench_scale_next(&sc, co, i, SC_JOIN);
+			n = i;
+			goto join;
+		}
+	}
+	bench_scale_wait(&sc);
+	t1 = ktime_get_ns();
+	ns[SC_SPAWN] = t1 - t0;
+
+	bench_scale_next(&sc, co, n, SC_WAKE);
+	bench_scale_wait(&sc);
+	t0 = ktime_get_ns();
+	ns[SC_WAKE] = t0 - t1;
+
+	bench_scale_next(&sc, co, n, SC_JOIN);
+join:
+	for (i = 0; i < n; i++) {
+		kcoro_join(co[i]);
+		kcoro_put(co[i]);
+	}
+	ns[SC_JOIN] = ktime_get_ns() - t0;
+	return ret;
+}
+
+/*
+ * Whether @n coroutines fit in three quarters of the free memory: a stack,
+ * a page of slack for its page tables and vmalloc, and the object each.
+ */
+static bool bench_scale_fits(int n, long *need_mb)
+{
+	u64 need = (u64)n * (THREAD_SIZE + PAGE_SIZE + kcoro_object_size());
+	struct sysinfo si;
+
+	si_meminfo(&si);
+	*need_mb = need >> 20;
+	return need <= div_u64((u64)si.freeram * si.mem_unit * 3, 4);
+}
+
+static void bench_scale_all(void)
+{
+	u64 best[SC_NR][SCALE_SIZES], ns[SC_NR];
+	struct kcoro_stats before, after;
+	int sizes, s, run, p, err = 0;
+	struct kcoro **co;
+	long need_mb;
+
+	for (sizes = 0; sizes < SCALE_SIZES; sizes++) {
+		if (!bench_scale_fits(bench_scale_n[sizes], &need_mb)) {
+			pr_info("scale: %d coroutines skipped, they need about %ld MB (give the VM more memory)\n",
+				bench_scale_n[sizes], need_mb);
+			break;
+		}
+	}
+	if (!sizes)
+		return;
+	co = kvmalloc_array(bench_scale_n[sizes - 1], sizeof(*co), GFP_KERNEL);
+	if (!co) {
+		pr_info("scale: no memory for the table\n");
+		return;
+	}
+	memset(best, 0xff, sizeof(best));
+	kcoro_get_stats(&before);
+	/* The sizes in turn, so a busy host slows them all alike. */
+	for (run = 0; run < SCALE_RUNS && !err; run++) {
+		for (s = 0; s < sizes && !err; s++) {
+			err = bench_scale_run(co, bench_scale_n[s], ns);
+			for (p = 0; p < SC_NR && !err; p++)
+				best[p][s] = min(best[p][s],
+						 div_u64(ns[p], bench_scale_n[s]));
+		}
+	}
+	kcoro_get_stats(&after);
+	kvfree(co);
+	if (err) {
+		pr_info("scale: failed (%d)\n", err);
+		return;
+	}
+
+	pr_info("scale: N coroutines parked at once on cpu%d, spawned, woken and joined by a kthread; %u CPU(s) online; best of %d runs, per coroutine\n",
+		bench_cpu, num_online_cpus(), SCALE_RUNS);
+	pr_info("  %-14s %10s %10s %10s\n", "coroutines",
+		bench_scale_names[SC_SPAWN], bench_scale_names[SC_WAKE],
+		bench_scale_names[SC_JOIN]);
+	for (s = 0; s < sizes; s++)
+		pr_info("  %-14d %7llu ns %7llu ns %7llu ns\n", bench_scale_n[s],
+			best[SC_SPAWN][s], best[SC_WAKE][s], best[SC_JOIN][s]);
+	if (sizes > 1) {
+		char col[SC_NR][24];
+
+		for (p = 0; p < SC_NR; p++) {
+			u64 first = max(best[p][0], 1ULL), last = best[p][sizes - 1];
+
+			/* last / first with two decimals */
+			snprintf(col[p], sizeof(col[p]), "%llu.%02llux %s",
+				 div64_u64(last, first),
+				 div64_u64(last * 100, first) % 100,
+				 last <= SCALE_LIMIT * first ? "PASS" : "MISS");
+		}
+		pr_info("  %-14s %10s %10s %10s   (%dk / %dk, target: <= %dx)\n",
+			"ratio", col[SC_SPAWN], col[SC_WAKE], col[SC_JOIN],
+			bench_scale_n[sizes - 1] / 1000, bench_scale_n[0] / 1000,
+			SCALE_LIMIT);
+	}
+	pr_info("  (%ld stacks allocated now, %ld of them cached; %llu coroutines spawned)\n",
+		after.stacks, after.cached_stacks, after.spawned - before.spawned);
+}
+
 static int bench_main(void *unused)
 {
 	if (bench_table)
 		bench_table_all();
 	if (bench_steal)
 		bench_steal_all();
+	if (bench_scale)
+		bench_scale_all();
 	pr_info("done\n");
 
 	kthread_complete_and_exit(&bench_done, 0);
