@@ -83,11 +83,15 @@ struct kcoro {
 	atomic_t wake_token;
 	enum kcoro_req req;
 	int cpu;			/* home CPU; changes only on hotplug */
-	struct kcoro_worker *w;		/* kthread running it (while RUNNING) */
+	/*
+	 * In one cache line with the run-queue links: queueing a coroutine
+	 * reads its KCORO_FLAG_PINNED (rq->nr_movable).
+	 */
+	unsigned long flags;		/* KCORO_FLAG_* bits */
 	struct kcoro *rq_next;		/* next on the run queue */
 	struct llist_node wake_node;	/* on rq->wakeups */
+	struct kcoro_worker *w;		/* kthread running it (while RUNNING) */
 	refcount_t ref;
-	unsigned long flags;		/* KCORO_FLAG_* bits */
 	bool stack_dirty;		/* left without unwinding (kcoro_exit) */
 	bool sleep_done;
 	bool timer_ready;		/* @timer initialised (on first use) */
@@ -146,6 +150,8 @@ struct kcoro_worker {
  * @head: first runnable coroutine (a singly linked FIFO through
  *	kcoro.rq_next); touched only by the active worker
  * @tail: last runnable coroutine
+ * @nr_movable: coroutines on the @head FIFO that are not pinned, what
+ *	kcoro_share() may give away: it needs no walk of the queue to know
  * @next: the run-next slot: a coroutine woken by the running one, run
  *	before @head (see kcoro_next())
  * @next_streak: coroutines taken from @next in a row
@@ -186,6 +192,7 @@ struct kcoro_worker {
 struct kcoro_rq {
 	struct kcoro *head;
 	struct kcoro *tail;
+	unsigned int nr_movable;
 	struct kcoro *next;
 	unsigned int next_streak;
 	struct llist_head wakeups;
@@ -355,6 +362,7 @@ static __always_inline void kcoro_push_tail(struct kcoro_rq *rq,
 	else
 		rq->head = co;
 	rq->tail = co;
+	rq->nr_movable += !test_bit(KCORO_FLAG_PINNED, &co->flags);
 }
 
 /*

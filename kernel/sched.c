@@ -98,6 +98,7 @@ static __always_inline void kcoro_push_head(struct kcoro_rq *rq,
 	rq->head = co;
 	if (!rq->tail)
 		rq->tail = co;
+	rq->nr_movable += !test_bit(KCORO_FLAG_PINNED, &co->flags);
 }
 
 /*
@@ -198,6 +199,7 @@ static __always_inline struct kcoro *kcoro_pop(struct kcoro_rq *rq)
 		rq->head = co->rq_next;
 		if (!rq->head)
 			rq->tail = NULL;
+		rq->nr_movable -= !test_bit(KCORO_FLAG_PINNED, &co->flags);
 	}
 	return co;
 }
@@ -215,22 +217,31 @@ static __always_inline struct kcoro *kcoro_pop(struct kcoro_rq *rq)
  * coroutines get their new home CPU before they are queued there, so the
  * invariant of struct kcoro_rq holds: a runnable coroutine is run only by
  * its home CPU's scheduler.
+ *
+ * This runs at every scheduling point while another CPU is idle, so it
+ * must not walk the queue to find out that there is nothing to give: with
+ * N pinned coroutines queued and an idle CPU, that walk made running them
+ * all O(N^2) (the scale table of "make bench").  rq->nr_movable says how
+ * many could go; the walk that moves them stops at the last one moved.
  */
 static noinline void kcoro_share(struct kcoro_rq *rq)
 {
-	struct kcoro *co, **link, *moved = NULL, **tail = &moved;
+	struct kcoro *co, **link, *moved = NULL, **tail = &moved, *kept = NULL;
 	struct kcoro *curr = rq->active->curr;
-	unsigned int n = 0, give;
+	unsigned int n = rq->nr_movable, give;
 	int cpu;
 
 	/*
 	 * Only claim an idle CPU when there is something to give it: a
 	 * claim takes its request away, and a CPU whose request was taken
 	 * without work sleeps on, unasked, until something else wakes it.
+	 * @curr is never given: when it is runnable it may be on the queue
+	 * (or in the run-next slot, which nr_movable does not count), so
+	 * leave it out; @n may then be one short, never too many.
 	 */
-	for (co = rq->head; co; co = co->rq_next)
-		if (co != curr && !test_bit(KCORO_FLAG_PINNED, &co->flags))
-			n++;
+	if (n && curr && atomic_read(&curr->state) == KCORO_RUNNABLE &&
+	    !test_bit(KCORO_FLAG_PINNED, &curr->flags))
+		n--;
 	if (!n)
 		return;
 	cpu = cpumask_first(&kcoro_idle_mask);
@@ -240,22 +251,22 @@ static noinline void kcoro_share(struct kcoro_rq *rq)
 		return;
 	atomic_dec(&kcoro_nr_idle);
 	give = (n + 1) / 2;	/* half of the movable ones, at least one */
-	rq->tail = NULL;
 	for (link = &rq->head; (co = *link) && give; ) {
 		if (co == curr || test_bit(KCORO_FLAG_PINNED, &co->flags)) {
-			rq->tail = co;
+			kept = co;
 			link = &co->rq_next;
 			continue;
 		}
 		*link = co->rq_next;
 		*tail = co;
 		tail = &co->rq_next;
+		rq->nr_movable--;
 		give--;
 	}
 	*tail = NULL;
-	/* The rest of the queue after the last moved one. */
-	for (; *link; link = &(*link)->rq_next)
-		rq->tail = *link;
+	/* The tail moves only if the walk went to the end of the queue. */
+	if (!*link)
+		rq->tail = kept;
 	rq->steals++;
 	for (co = moved, n = 0; co; co = moved, n++) {
 		moved = co->rq_next;
@@ -1057,6 +1068,7 @@ static struct kcoro *kcoro_rq_stop_end(struct kcoro_rq *rq)
 	runnable = rq->head;
 	rq->head = NULL;
 	rq->tail = NULL;
+	rq->nr_movable = 0;
 	return runnable;
 }
 
