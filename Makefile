@@ -13,6 +13,8 @@
 #   make bench      benchmark tables, kernel and userspace IPC, and the
 #                   scale table (not a test; make bench-scale: that one)
 #                   make bench-arm64: the in-kernel table on arm64
+#   make profile BENCH=NAME  one benchmark row under perf record in the
+#                   stock VM, then perf report (no NAME: list the rows)
 #   make lint       checkpatch --strict, W=1 and sparse builds, all clean
 #   make check-lin  the self-test of the linearizability checker (host)
 #   make setup      install the Debian packages the above need
@@ -55,7 +57,7 @@ endef
 	check-x86_64 check-arm64 check-stock-arm64 check-overflow-arm64 \
 	check-debug-arm64 stock-arm64-build debug-arm64-build bench-arm64 \
 	check-debug-smp4 check-kcsan-smp4 check-debug-arm64-smp4 check-lin \
-	bench-scale
+	bench-scale profile
 
 all modules:
 	$(MAKE) -C $(KDIR) M=$(TOP) modules
@@ -216,14 +218,22 @@ include $(TOP)/tools/userspace.mk
 include $(TOP)/tools/bench/bench.mk
 
 # The tables: the in-kernel one, the userspace IPC one and the scale one
-# (each its own VM run).
+# (each its own VM run), then issue 16's targets, PASS/MISS, from the
+# "ratio:" lines of the first two.
 bench: bench-kernel bench-ipc bench-scale
+	@$(TOP)/tools/bench/targets.sh $(OUT)/bench.log $(OUT)/bench-ipc.log
 
 bench-kernel: stock-build
 	$(VM)/kcoro-vm -k $$($(VM)/stock-kernel.sh image) -t $(VM_TIMEOUT) \
 		-s $(TOP)/tools/testing/vm/bench.sh -o $(OUT)/bench.log \
 		-f $(OUT)/stock/kcoro.ko -f $(OUT)/stock/kcoro_bench.ko
-	@sed -n -e '/kcoro_bench: done/d' -e 's/.*\] kcoro_bench: //p' $(OUT)/bench.log
+	@sed -n -e '/kcoro_bench: done/d' -e '/kcoro_bench: ratio: /d' \
+		-e 's/.*\] kcoro_bench: //p' $(OUT)/bench.log
+
+# One row of either table under perf (tools/bench/profile.sh).
+PROFILE_SECS	?= 4
+profile: stock-build bench-ipc-prog
+	@$(TOP)/tools/bench/profile.sh -o $(OUT) -b "$(BENCH)" -t $(PROFILE_SECS)
 
 # The scale table: 1k to 100k parked coroutines, each with its own stack
 # (THREAD_SIZE), in a VM with the memory that takes (BENCH_SCALE_MEM MB).
@@ -241,6 +251,7 @@ bench-arm64: stock-arm64-build
 	$(VM)/kcoro-vm -a arm64 -k $(ARM64_STOCK_IMAGE) -t $(VM_TIMEOUT) \
 		-s $(TOP)/tools/testing/vm/bench.sh -o $(OUT)/bench-arm64.log \
 		-f $(OUT)/stock-arm64/kcoro.ko -f $(OUT)/stock-arm64/kcoro_bench.ko
-	@sed -n -e '/kcoro_bench: done/d' -e 's/.*\] kcoro_bench: //p' $(OUT)/bench-arm64.log
+	@sed -n -e '/kcoro_bench: done/d' -e '/kcoro_bench: ratio: /d' \
+		-e 's/.*\] kcoro_bench: //p' $(OUT)/bench-arm64.log
 
 endif

@@ -26,9 +26,16 @@
  * kthread bound there ("make bench" offlines the other CPUs for it, then
  * brings them back and loads the module again for the stealing rows: see
  * the table and steal parameters).  Each measurement is calibrated to take
- * about BENCH_TARGET_NS; the measurements then run in turn BENCH_RUNS times
- * and the fastest run of each is kept.
+ * about BENCH_TARGET_NS; then, round after round, every row runs its two
+ * measurements back to back: BENCH_MIN_RUNS rounds, and more, up to
+ * BENCH_MAX_RUNS, while a ratio spreads by BENCH_SETTLED_PCT or more (see
+ * bench_ratio()).  A row shows the median of its per-round ratios with
+ * their spread, or "noisy" when it never settled.
  * Under QEMU TCG the CPU is emulated, so only the ratios mean something.
+ *
+ * With only=NAME the module runs that one measurement alone for about
+ * secs seconds, for "make profile" (perf record around the insmod).
+ *
  * This is not a test: the module loads (and can be unloaded) whatever it
  * measures.
  */
@@ -55,6 +62,8 @@
 #include <linux/rcupdate.h>
 #include <linux/sched.h>
 #include <linux/slab.h>
+#include <linux/sort.h>
+#include <linux/string.h>
 #include <linux/thread_info.h>
 #include <linux/timekeeping.h>
 #include <linux/vmalloc.h>
@@ -64,8 +73,11 @@
 #include <asm/hypervisor.h>
 #endif
 
-#define BENCH_RUNS		5
-#define BENCH_TARGET_MS		300ULL
+#define BENCH_MIN_RUNS		5
+#define BENCH_MAX_RUNS		15
+/* A ratio has settled when its spread is below this, in %. */
+#define BENCH_SETTLED_PCT	10
+#define BENCH_TARGET_MS		150ULL
 #define BENCH_TARGET_NS		(BENCH_TARGET_MS * NSEC_PER_MSEC)
 #define BENCH_CALIB_NS		(BENCH_TARGET_NS / 5)
 #define BENCH_MIN_OPS		16ULL
@@ -92,21 +104,45 @@ MODULE_PARM_DESC(steal, "measure work stealing, with 2+ CPUs online (default: ye
 static bool bench_scale;
 module_param_named(scale, bench_scale, bool, 0444);
 MODULE_PARM_DESC(scale, "measure spawn, wake-all and join per coroutine for 1k to 100k parked coroutines (default: no)");
+static char *bench_only;
+module_param_named(only, bench_only, charp, 0444);
+MODULE_PARM_DESC(only, "run only this measurement, for secs seconds (make profile)");
+static uint bench_secs = 4;
+module_param_named(secs, bench_secs, uint, 0444);
+MODULE_PARM_DESC(secs, "how long only= runs its measurement (default: 4)");
 
 /* The CPU every timed coroutine and kthread runs on. */
 static int bench_cpu;
 static DECLARE_COMPLETION(bench_done);
 
 /**
- * struct bench_result - best run of one measurement
+ * struct bench_result - one calibrated measurement
  * @ops: operations per run
- * @ns: duration of the fastest run
  * @err: 0, or why the measurement failed
  */
 struct bench_result {
 	u64 ops;
-	u64 ns;
 	int err;
+};
+
+/**
+ * struct bench_row - one row: a kcoro measurement against a baseline
+ * @a: the kcoro measurement (index into the result array)
+ * @b: the baseline
+ * @a_name: the kcoro side's label
+ * @b_name: the baseline's label
+ * @a_ns: each round's run of @a
+ * @b_ns: each round's run of @b, right before or after it
+ * @runs: how many rounds @a_ns and @b_ns hold
+ */
+struct bench_row {
+	int a;
+	int b;
+	const char *a_name;
+	const char *b_name;
+	u64 a_ns[BENCH_MAX_RUNS];
+	u64 b_ns[BENCH_MAX_RUNS];
+	int runs;
 };
 
 /* The body of an idle kthread: sleep until kthread_stop(). */
@@ -837,6 +873,27 @@ static int (* const bench_runs[B_NR])(u64 ops, u64 *ns) = {
 	[B_KFIFO_2X2]		= bench_kfifo_2x2,
 };
 
+/*
+ * The measurements' short names, for only= ("make profile BENCH=NAME"
+ * lists them from here: one per line, the comment says what it runs).
+ */
+static const char * const bench_keys[B_NR] = {
+	[B_YIELD]		= "yield",		/* kcoro_yield() ping-pong, 2 coroutines */
+	[B_PARK]		= "park",		/* kcoro_park()/kcoro_unpark() ping-pong */
+	[B_KTHREAD_PAIR]	= "completion",		/* completion ping-pong, 2 kthreads */
+	[B_SPAWN_THREAD]	= "spawn",		/* spawn+join from a kthread */
+	[B_SPAWN_CORO]		= "spawn-coro",		/* the same from a coroutine */
+	[B_KTHREAD_RUN]		= "kthread-run",	/* kthread_run()+kthread_stop() */
+	[B_WORK]		= "work",		/* queue_work()+flush_work() */
+	[B_CHAN_RV]		= "chan-rv",		/* rendezvous channel, 2 coroutines */
+	[B_KFIFO_RV]		= "kfifo-rv",		/* kfifo+wq rendezvous, 2 kthreads */
+	[B_KFIFO_2]		= "kfifo-2",		/* kfifo(2)+wait queues, 2 kthreads */
+	[B_CHAN_1X1]		= "chan-1x1",		/* buffered(64) channel, 1x1 coroutines */
+	[B_KFIFO_1X1]		= "kfifo-1x1",		/* kfifo(64)+spinlock, 1x1 kthreads */
+	[B_CHAN_2X2]		= "chan-2x2",		/* buffered(64) channel, 2x2 coroutines */
+	[B_KFIFO_2X2]		= "kfifo-2x2",		/* kfifo(64)+spinlock, 2x2 kthreads */
+};
+
 static int (* const bench_steal_runs[S_NR])(u64 ops, u64 *ns) = {
 	[S_STEAL]	= bench_steal_any,
 	[S_PINNED]	= bench_steal_pinned,
@@ -855,7 +912,6 @@ static void bench_calibrate(int (*run)(u64 ops, u64 *ns),
 {
 	u64 ops = BENCH_MIN_OPS, ns = 0;
 
-	res->ns = U64_MAX;
 	for (;;) {
 		res->err = run(ops, &ns);
 		if (res->err)
@@ -868,42 +924,154 @@ static void bench_calibrate(int (*run)(u64 ops, u64 *ns),
 	res->ops = round_up(clamp(ops, BENCH_MIN_OPS, BENCH_MAX_OPS), 2);
 }
 
+static int bench_cmp_u64(const void *a, const void *b)
+{
+	u64 x = *(const u64 *)a, y = *(const u64 *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static u64 bench_median(u64 *v, int n)
+{
+	sort(v, n, sizeof(*v), bench_cmp_u64, NULL);
+	return n & 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* Picoseconds per operation of a run of @ns. */
+static u64 bench_run_ps(const struct bench_result *res, u64 ns)
+{
+	return div64_u64(ns * 1000, max(res->ops, 1ULL));
+}
+
 /*
- * Run the @n calibrated measurements in turn BENCH_RUNS times and keep the
- * fastest run of each: the two sides of a ratio then see the same
- * (emulated, shared) machine, whatever the host does meanwhile.
+ * What a row shows of one side: the median run in ns per operation, or
+ * in us per run (@wall).
+ */
+static u64 bench_shown(const struct bench_result *res, const u64 *ns,
+		       int runs, bool wall)
+{
+	u64 v[BENCH_MAX_RUNS];
+	int r;
+
+	if (!runs)
+		return 0;
+	for (r = 0; r < runs; r++)
+		v[r] = wall ? ns[r] : bench_run_ps(res, ns[r]);
+	return div_u64(bench_median(v, runs), wall ? NSEC_PER_USEC : 1000);
+}
+
+/**
+ * bench_ratio - how much faster the kcoro side of a row is, how sure that is
+ * @res: the measurements
+ * @row: the row
+ * @spread: set to the spread of the ratio, in %
+ *
+ * In each round the row's two measurements ran back to back, so their
+ * ratio sees the same host; the ratio of a row is the median of those
+ * per-round ratios.  Its spread is the width of a ~95% confidence interval
+ * of that median, relative to it: the order statistics k and n - 1 - k of
+ * the n sorted ratios, k = (n - 1.96 sqrt(n)) / 2 (a sign test).  Up to 7
+ * runs k is 0 and this is (max - min) / median; more runs narrow it, which
+ * is what lets a noisy row settle.
+ *
+ * Return: the ratio in thousandths (the baseline's time per operation
+ * over the kcoro side's).
+ */
+static u64 bench_ratio(const struct bench_result *res,
+		       const struct bench_row *row, unsigned int *spread)
+{
+	u64 v[BENCH_MAX_RUNS], med;
+	int n = row->runs, r, k;
+
+	*spread = 0;
+	if (!n)
+		return 0;
+	for (r = 0; r < n; r++)
+		v[r] = div64_u64(bench_run_ps(&res[row->b], row->b_ns[r]) * 1000,
+				 max(bench_run_ps(&res[row->a], row->a_ns[r]), 1ULL));
+	med = bench_median(v, n);
+	/* the largest k with (n - 2k)^2 >= 1.96^2 n */
+	for (k = 0; 2 * (k + 1) <= n &&
+	     (n - 2 * (k + 1)) * (n - 2 * (k + 1)) * 10000 >= 38416 * n;)
+		k++;
+	*spread = div64_u64((v[n - 1 - k] - v[k]) * 100, max(med, 1ULL));
+	return med;
+}
+
+static bool bench_settled(const struct bench_result *res,
+			  const struct bench_row *rows, int nrows)
+{
+	unsigned int spread;
+	int i;
+
+	for (i = 0; i < nrows; i++) {
+		if (res[rows[i].a].err || res[rows[i].b].err)
+			continue;
+		bench_ratio(res, &rows[i], &spread);
+		if (spread >= BENCH_SETTLED_PCT)
+			return false;
+	}
+	return true;
+}
+
+/* Run measurement @i of @runs once; false when it failed. */
+static bool bench_run(int (* const *runs)(u64 ops, u64 *ns),
+		      struct bench_result *res, int i, u64 *ns)
+{
+	if (!res[i].err)
+		res[i].err = runs[i](res[i].ops, ns);
+	return !res[i].err;
+}
+
+/*
+ * Rounds: in each, every row runs its two calibrated measurements back to
+ * back (the baseline first in every other round), so the two sides of a
+ * ratio see the same (emulated, shared) host, whatever it does between
+ * rows.  BENCH_MIN_RUNS rounds, then more while a ratio of @rows has not
+ * settled, up to BENCH_MAX_RUNS.
  */
 static void bench_interleave(int (* const *runs)(u64 ops, u64 *ns),
-			     struct bench_result *res, int n)
+			     struct bench_result *res,
+			     struct bench_row *rows, int nrows)
 {
-	u64 ns = 0;
+	struct bench_row *row;
+	u64 a = 0, b = 0;
+	bool ok;
 	int i, r;
 
-	for (r = 0; r < BENCH_RUNS; r++) {
-		for (i = 0; i < n; i++) {
-			if (res[i].err)
+	for (i = 0; i < nrows; i++)
+		rows[i].runs = 0;
+	for (r = 0; r < BENCH_MAX_RUNS; r++) {
+		if (r >= BENCH_MIN_RUNS && bench_settled(res, rows, nrows))
+			break;
+		for (i = 0; i < nrows; i++) {
+			row = &rows[i];
+			if (r & 1)
+				ok = bench_run(runs, res, row->b, &b) &&
+				     bench_run(runs, res, row->a, &a);
+			else
+				ok = bench_run(runs, res, row->a, &a) &&
+				     bench_run(runs, res, row->b, &b);
+			if (!ok)
 				continue;
-			res[i].err = runs[i](res[i].ops, &ns);
-			if (!res[i].err)
-				res[i].ns = min(res[i].ns, ns);
+			row->a_ns[row->runs] = a;
+			row->b_ns[row->runs] = b;
+			row->runs++;
 		}
 	}
 }
 
-/* Calibrate every measurement on its own, then interleave them. */
-static void bench_measure_all(struct bench_result *res)
+/* "36.5x +-  4%", or "noisy" for a ratio that did not settle. */
+static void bench_ratio_str(char *buf, size_t len, u64 milli,
+			    unsigned int spread)
 {
-	int i;
+	u64 r10 = div_u64(milli + 50, 100);
 
-	for (i = 0; i < B_NR; i++)
-		bench_calibrate(bench_runs[i], &res[i]);
-	bench_interleave(bench_runs, res, B_NR);
-}
-
-/* Picoseconds per operation. */
-static u64 bench_ps(const struct bench_result *res)
-{
-	return div64_u64(res->ns * 1000, max(res->ops, 1ULL));
+	if (spread >= BENCH_SETTLED_PCT)
+		snprintf(buf, len, "  noisy +-%3u%%", spread);
+	else
+		snprintf(buf, len, "%6llu.%01llux +-%3u%%", r10 / 10, r10 % 10,
+			 spread);
 }
 
 /*
@@ -930,20 +1098,44 @@ static bool bench_failed(const char *a_name, const struct bench_result *a,
 	return true;
 }
 
-/* Time per operation. */
-static void bench_row(const char *a_name, const struct bench_result *a,
-		      const char *b_name, const struct bench_result *b)
+/*
+ * The rows of @rows: the median time per operation (@wall: per run, in
+ * us) of each side, the median ratio and its spread; then, for "make
+ * bench"'s targets table (tools/bench/targets.sh), one "ratio:" line per
+ * row that the make rule keeps out of the table.
+ */
+static void bench_rows(const struct bench_result *res,
+		       const struct bench_row *rows, int nrows, bool wall)
 {
-	if (!bench_failed(a_name, a, b_name, b))
-		bench_pair(a_name, bench_ps(a), b_name, bench_ps(b), 1000, "ns");
-}
+	const struct bench_row *row;
+	unsigned int spread;
+	char buf[32];
+	u64 milli;
+	int i;
 
-/* Wall time of a whole run. */
-static void bench_wall_row(const char *a_name, const struct bench_result *a,
-			   const char *b_name, const struct bench_result *b)
-{
-	if (!bench_failed(a_name, a, b_name, b))
-		bench_pair(a_name, a->ns, b_name, b->ns, NSEC_PER_USEC, "us");
+	for (i = 0; i < nrows; i++) {
+		row = &rows[i];
+		if (bench_failed(row->a_name, &res[row->a], row->b_name,
+				 &res[row->b]))
+			continue;
+		milli = bench_ratio(res, row, &spread);
+		bench_ratio_str(buf, sizeof(buf), milli, spread);
+		pr_info("%-40s %10llu %-2s   vs %-28s %10llu %-2s   ratio %s\n",
+			row->a_name,
+			bench_shown(&res[row->a], row->a_ns, row->runs, wall),
+			wall ? "us" : "ns", row->b_name,
+			bench_shown(&res[row->b], row->b_ns, row->runs, wall),
+			wall ? "us" : "ns", buf);
+	}
+	for (i = 0; i < nrows; i++) {
+		row = &rows[i];
+		if (res[row->a].err || res[row->b].err || !row->runs)
+			continue;
+		milli = bench_ratio(res, row, &spread);
+		pr_info("ratio: %s | %s | %llu.%03llu | %u | %s\n",
+			row->a_name, row->b_name, milli / 1000, milli % 1000,
+			spread, spread < BENCH_SETTLED_PCT ? "settled" : "noisy");
+	}
 }
 
 /* Memory: idle coroutines and idle kthreads, from the free page count. */
@@ -1221,10 +1413,48 @@ static void bench_block_all(void)
 		after.handoff_missed - before.handoff_missed);
 }
 
+/* The one-CPU rows; "make bench"'s targets table finds them by name. */
+static struct bench_row bench_table_rows[] = {
+	{ B_YIELD, B_KTHREAD_PAIR, "yield ping-pong, 2 coroutines (switch)",
+	  "completion ping-pong, 2 kt" },
+	{ B_PARK, B_KTHREAD_PAIR, "park/unpark ping-pong, 2 coroutines",
+	  "completion ping-pong, 2 kt" },
+	{ B_SPAWN_THREAD, B_KTHREAD_RUN, "spawn+join from a kthread",
+	  "kthread_run+kthread_stop" },
+	{ B_SPAWN_CORO, B_KTHREAD_RUN, "spawn+join from a coroutine (same CPU)",
+	  "kthread_run+kthread_stop" },
+	{ B_SPAWN_THREAD, B_WORK, "spawn+join from a kthread",
+	  "queue_work+flush_work" },
+	{ B_SPAWN_CORO, B_WORK, "spawn+join from a coroutine (same CPU)",
+	  "queue_work+flush_work" },
+	{ B_CHAN_RV, B_KFIFO_RV, "rendezvous send+recv, 2 coroutines",
+	  "kfifo+wq rendezvous, 2 kt" },
+	/* Not a rendezvous: kfifo(2) buffers, see bench_kfifo(). */
+	{ B_CHAN_RV, B_KFIFO_2, "  (same, vs a buffered(2) baseline)",
+	  "kfifo(2)+waitqueue, 2 kt" },
+	{ B_CHAN_1X1, B_KFIFO_1X1, "buffered(64) chan, 1x1 coroutines",
+	  "kfifo(64)+spinlock, 1x1 kt" },
+	{ B_CHAN_2X2, B_KFIFO_2X2, "buffered(64) chan, 2x2 coroutines",
+	  "kfifo(64)+spinlock, 2x2 kt" },
+};
+
+static struct bench_result bench_res[B_NR];
+
+/* Calibrate every measurement on its own, then interleave them. */
+static void bench_measure_all(struct bench_result *res)
+{
+	int i;
+
+	for (i = 0; i < B_NR; i++)
+		bench_calibrate(bench_runs[i], &res[i]);
+	bench_interleave(bench_runs, res, bench_table_rows,
+			 ARRAY_SIZE(bench_table_rows));
+}
+
 /* The one-CPU rows and the memory rows. */
 static void bench_table_all(void)
 {
-	struct bench_result res[B_NR] = { };
+	struct bench_result *res = bench_res;
 	struct bench_mem mem = { };
 
 	/* First, while kcoro's stack cache is still empty. */
@@ -1233,35 +1463,24 @@ static void bench_table_all(void)
 		bench_mem_kthreads(&mem);
 	bench_measure_all(res);
 
-	pr_info("%s; %u CPU(s) online, all on cpu%d; best of %d interleaved runs of ~%llu ms\n",
-		bench_machine(), num_online_cpus(), bench_cpu, BENCH_RUNS,
-		BENCH_TARGET_MS);
+	pr_info("%s; %u CPU(s) online, all on cpu%d; %d rounds (%d to %d, until every ratio spreads under %d%%), each running the two sides of every row back to back, ~%llu ms each\n",
+		bench_machine(), num_online_cpus(), bench_cpu,
+		bench_table_rows[0].runs, BENCH_MIN_RUNS, BENCH_MAX_RUNS,
+		BENCH_SETTLED_PCT, BENCH_TARGET_MS);
+	pr_info("per op: the median round; ratio: the median of the per-round ratios; +-: its spread, the width of a ~95%% confidence interval of that median (up to 7 rounds: max - min) relative to it\n");
 	pr_info("%-40s %13s   vs %-28s %13s   ratio\n",
 		"kcoro", "per op", "kernel", "per op");
-	bench_row("yield ping-pong, 2 coroutines (switch)", &res[B_YIELD],
-		  "completion ping-pong, 2 kt", &res[B_KTHREAD_PAIR]);
-	bench_row("park/unpark ping-pong, 2 coroutines", &res[B_PARK],
-		  "completion ping-pong, 2 kt", &res[B_KTHREAD_PAIR]);
-	bench_row("spawn+join from a kthread", &res[B_SPAWN_THREAD],
-		  "kthread_run+kthread_stop", &res[B_KTHREAD_RUN]);
-	bench_row("spawn+join from a coroutine (same CPU)", &res[B_SPAWN_CORO],
-		  "kthread_run+kthread_stop", &res[B_KTHREAD_RUN]);
-	bench_row("spawn+join from a kthread", &res[B_SPAWN_THREAD],
-		  "queue_work+flush_work", &res[B_WORK]);
-	bench_row("spawn+join from a coroutine (same CPU)", &res[B_SPAWN_CORO],
-		  "queue_work+flush_work", &res[B_WORK]);
-	bench_row("rendezvous send+recv, 2 coroutines", &res[B_CHAN_RV],
-		  "kfifo+wq rendezvous, 2 kt", &res[B_KFIFO_RV]);
-	/* Not a rendezvous: kfifo(2) buffers, see bench_kfifo(). */
-	bench_row("  (same, vs a buffered(2) baseline)", &res[B_CHAN_RV],
-		  "kfifo(2)+waitqueue, 2 kt", &res[B_KFIFO_2]);
-	bench_row("buffered(64) chan, 1x1 coroutines", &res[B_CHAN_1X1],
-		  "kfifo(64)+spinlock, 1x1 kt", &res[B_KFIFO_1X1]);
-	bench_row("buffered(64) chan, 2x2 coroutines", &res[B_CHAN_2X2],
-		  "kfifo(64)+spinlock, 2x2 kt", &res[B_KFIFO_2X2]);
+	bench_rows(res, bench_table_rows, ARRAY_SIZE(bench_table_rows), false);
 	bench_mem_row(&mem);
 	bench_block_all();
 }
+
+static struct bench_row bench_steal_rows[] = {
+	{ S_STEAL, S_PINNED, "coroutines spread by stealing",
+	  "coroutines pinned to the CPU" },
+	{ S_STEAL, S_WQ, "coroutines spread by stealing",
+	  "unbound workqueue items" },
+};
 
 /*
  * The stealing rows.  The same amount of work for the three kinds,
@@ -1271,7 +1490,7 @@ static void bench_table_all(void)
  */
 static void bench_steal_all(void)
 {
-	struct bench_result res[S_NR] = { };
+	struct bench_result *res = bench_res;
 	unsigned int cpus = num_online_cpus();
 	int i;
 
@@ -1286,16 +1505,15 @@ static void bench_steal_all(void)
 		bench_st.best_ns[i] = U64_MAX;
 	}
 	if (!res[S_PINNED].err)
-		bench_interleave(bench_steal_runs, res, S_NR);
+		bench_interleave(bench_steal_runs, res, bench_steal_rows,
+				 ARRAY_SIZE(bench_steal_rows));
 
-	pr_info("work stealing: %u CPU(s) online; %d CPU-bound work items spawned from a kthread on cpu%d, a scheduling point every %d iterations; best of %d interleaved runs\n",
-		cpus, STEAL_ITEMS, bench_cpu, STEAL_SLICE, BENCH_RUNS);
+	pr_info("work stealing: %u CPU(s) online; %d CPU-bound work items spawned from a kthread on cpu%d, a scheduling point every %d iterations; %d rounds\n",
+		cpus, STEAL_ITEMS, bench_cpu, STEAL_SLICE,
+		bench_steal_rows[0].runs);
 	pr_info("%-40s %13s   vs %-28s %13s   ratio\n",
 		"kcoro", "wall time", "baseline", "wall time");
-	bench_wall_row(bench_steal_names[S_STEAL], &res[S_STEAL],
-		       bench_steal_names[S_PINNED], &res[S_PINNED]);
-	bench_wall_row(bench_steal_names[S_STEAL], &res[S_STEAL],
-		       bench_steal_names[S_WQ], &res[S_WQ]);
+	bench_rows(res, bench_steal_rows, ARRAY_SIZE(bench_steal_rows), true);
 	pr_info("  (fastest runs: CPUs that ran the work, the busiest one's share, how long before the last the first CPU ran out of work)\n");
 	for (i = 0; i < S_NR; i++)
 		pr_info("  %-38s %u CPU(s), busiest %u%%, %llu us\n",
@@ -1522,8 +1740,50 @@ static void bench_scale_all(void)
 		after.stacks, after.cached_stacks, after.spawned - before.spawned);
 }
 
+/*
+ * only=NAME: that one measurement, calibrated, then run again and again
+ * for about bench_secs seconds, for a profiler watching the whole system.
+ */
+static void bench_profile(const char *name)
+{
+	struct bench_result *res = bench_res;
+	u64 start, ns = 0, ops = 0, busy = 0;
+	int i, k, runs = 0;
+
+	for (k = 0; k < B_NR; k++)
+		if (!strcmp(name, bench_keys[k]))
+			break;
+	if (k == B_NR) {
+		pr_info("only=%s: no such measurement; they are:\n", name);
+		for (i = 0; i < B_NR; i++)
+			pr_info("  %s\n", bench_keys[i]);
+		return;
+	}
+	bench_calibrate(bench_runs[k], &res[k]);
+	start = ktime_get_ns();
+	while (!res[k].err && ktime_get_ns() - start < bench_secs * NSEC_PER_SEC) {
+		res[k].err = bench_runs[k](res[k].ops, &ns);
+		ops += res[k].ops;
+		busy += ns;
+		runs++;
+	}
+	if (res[k].err) {
+		pr_info("profile: %s failed (%d)\n", name, res[k].err);
+		return;
+	}
+	pr_info("profile: %s: %d runs of %llu operations in %llu ms, %llu ns per operation (%s)\n",
+		name, runs, res[k].ops, div_u64(busy, NSEC_PER_MSEC),
+		div64_u64(busy, max(ops, 1ULL)), bench_machine());
+}
+
 static int bench_main(void *unused)
 {
+	if (bench_only) {
+		bench_profile(bench_only);
+		bench_table = false;
+		bench_steal = false;
+		bench_scale = false;
+	}
 	if (bench_table)
 		bench_table_all();
 	if (bench_steal)

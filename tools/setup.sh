@@ -13,6 +13,8 @@ pkgs=(
 	python3 perl rsync xz-utils kmod
 	# static checks
 	sparse git
+	# make profile: perf for the stock kernel, copied into its VM
+	linux-perf
 	# userspace: libkcoro, kselftests and demo, static 64- and 32-bit
 	# (gcc-12-multilib: gcc-multilib conflicts with cross compilers)
 	gcc-12-multilib libc6-dev-i386

@@ -22,6 +22,6 @@ bench-ipc: stock-build $(OUT)/user/kcoro-ipc-bench
 	rc=0; $(VM)/kcoro-vm -k $$($(VM)/stock-kernel.sh image) -t $(VM_TIMEOUT) \
 		-s $(TOP)/tools/testing/vm/bench-ipc.sh -o $(OUT)/bench-ipc.log \
 		-f $(OUT)/stock/kcoro.ko -f $(OUT)/user/kcoro-ipc-bench || rc=$$?; \
-	sed -n '/^KCORO-IPC-BENCH: begin/,/^KCORO-IPC-BENCH: end/{/^KCORO-IPC-BENCH: /d;/^\[ *[0-9.]*\] /d;p}' \
+	sed -n '/^KCORO-IPC-BENCH: begin/,/^KCORO-IPC-BENCH: end/{/^KCORO-IPC-BENCH: /d;/^\[ *[0-9.]*\] /d;/^ratio: /d;p}' \
 		$(OUT)/bench-ipc.log; \
 	exit $$rc

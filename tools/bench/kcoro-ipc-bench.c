@@ -21,10 +21,19 @@
  * Each row also shows the context switches per operation (getrusage()
  * and wait4()), which tell scheduling effects from syscall costs.
  *
- * Every measurement is calibrated to take about -t milliseconds; then all
- * of them run in turn -r times and the median of each is kept, so the two
- * sides of a ratio see the same (emulated, shared) machine.  Under QEMU TCG
- * only the ratios mean something.  A ratio above 1 means kcoro is faster.
+ * Every measurement is calibrated to take about -t milliseconds; then
+ * they run in rounds (run_round()): every measurement once, and every kcoro
+ * row back to back with its table's first baseline, so that the two sides
+ * of that ratio see the same (emulated, shared) host.  -r rounds, and more,
+ * up to -R, while one of those ratios spreads by SETTLED_PCT or more (see
+ * median_spread()).  A ratio is the median of the per-round ratios, shown
+ * with its spread, or "noisy" when it did not settle.  Under QEMU
+ * TCG only the ratios mean something.  A ratio above 1 means kcoro is
+ * faster.  "ratio:" lines after the tables repeat every ratio for "make
+ * bench"'s targets table (tools/bench/targets.sh).
+ *
+ * -l lists the measurements' short names; -p NAME runs that one alone for
+ * about -t milliseconds, for "make profile" (perf record around it).
  *
  * This is a benchmark, not a test: a missed target is reported, not an
  * error; the exit status is non-zero only if a measurement failed (a
@@ -58,7 +67,8 @@
 #define BATCH		64	/* messages per kcoro batch call */
 #define THRU_CAP	1024	/* kcoro capacity for throughput (a pipe: 1024 x 64 B) */
 #define BULK_SIZE	4096	/* bytes per pipe call in the bulk reference */
-#define MAX_RUNS	15
+#define MAX_RUNS	21
+#define SETTLED_PCT	10	/* a ratio has settled below this spread, in % */
 #define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
 #define MIN_OPS		16UL
 #define MAX_OPS		(64UL << 20)
@@ -401,6 +411,8 @@ static const struct transport t_seqpacket = {
  * @cs: each run's context switches (both processes)
  * @sw: each run's context switches by kind (enum sw_kind)
  * @calls: each run's receive calls (batched receives)
+ * @pair: each round's ratio to the first baseline of its table, from runs
+ *        of the two back to back (kcoro rows)
  * @err: 0, or the first failure (-errno)
  * @skip: not selected (-m)
  */
@@ -416,6 +428,7 @@ struct bench {
 	uint64_t cs[MAX_RUNS];
 	uint64_t sw[MAX_RUNS][4];
 	uint64_t calls[MAX_RUNS];
+	double pair[MAX_RUNS];
 	int err;
 	bool skip;
 };
@@ -1227,7 +1240,32 @@ static struct bench benches[B_NR] = {
 			run_two, &t_kcoro_ioctl, THRU_CAP, true },
 };
 
-static unsigned int runs = 3;
+/* The short names, for -p and -l ("make profile BENCH=NAME"). */
+static const char * const bench_keys[B_NR] = {
+	[RT_PIPE] = "rt-pipe",
+	[RT_EVENTFD] = "rt-eventfd",
+	[RT_MQUEUE] = "rt-mqueue",
+	[RT_UNIX] = "rt-unix",
+	[RT_KC] = "rt-kc",
+	[RT_KC_RV] = "rt-kc-rv",
+	[RT_KC_RW] = "rt-kc-rw",
+	[RT_KC_ECHO] = "rt-echo",
+	[TP_PIPE] = "tp-pipe",
+	[TP_PIPE_BULK] = "tp-pipe-4k",
+	[TP_KC] = "tp-kc",
+	[TP_KC_RW] = "tp-kc-rw",
+	[TP_KC_BATCH] = "tp-kc-batch",
+	[TP_KC_BATCH_WA] = "tp-kc-waitall",
+	[L_PIPE] = "local-pipe",
+	[L_KC] = "local-kc",
+	[L_KC_RW] = "local-kc-rw",
+	[L_KC_BATCH] = "local-kc-batch",
+	[TS_EPOLL] = "sel-epoll",
+	[TS_KC_SEL] = "sel-kc",
+};
+
+/* Interleaved runs: at least min_runs, at most max_runs; runs done. */
+static unsigned int min_runs = 5, max_runs = 15, runs;
 
 /* Run @b once; @r: the run's index, or -1 for a calibration run. */
 static int run_once(struct bench *b, unsigned long ops, int r, uint64_t *ns)
@@ -1271,25 +1309,45 @@ static void calibrate(struct bench *b, uint64_t target_ns)
 	b->ops = ops;
 }
 
-static int cmp_u64(const void *a, const void *b)
+static int cmp_double(const void *a, const void *b)
 {
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	double x = *(const double *)a, y = *(const double *)b;
 
 	return x < y ? -1 : x > y;
+}
+
+/*
+ * The median of @n values (sorted in place), and in *@spread the width of
+ * a ~95% confidence interval of that median relative to it, in %: the
+ * order statistics k and n - 1 - k, k = (n - 1.96 sqrt(n)) / 2 (a sign
+ * test).  Up to 7 values k is 0 and this is (max - min) / median; more
+ * runs narrow it, which is what lets a noisy row settle.
+ */
+static double median_spread(double *v, unsigned int n, double *spread)
+{
+	double med;
+	int k;
+
+	qsort(v, n, sizeof(v[0]), cmp_double);
+	med = n & 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+	/* the largest k with (n - 2k)^2 >= 1.96^2 n */
+	for (k = 0; 2 * (k + 1) <= (int)n &&
+	     (n - 2 * (k + 1)) * (n - 2 * (k + 1)) * 10000ULL >= 38416ULL * n;)
+		k++;
+	if (spread)
+		*spread = med ? 100.0 * (v[n - 1 - k] - v[k]) / med : 0;
+	return med;
 }
 
 /* Nanoseconds per operation of the median run, and the spread in %. */
 static double per_op(const struct bench *b, double *spread)
 {
-	uint64_t s[MAX_RUNS];
-	double med;
+	double v[MAX_RUNS];
+	unsigned int r;
 
-	memcpy(s, b->ns, runs * sizeof(s[0]));
-	qsort(s, runs, sizeof(s[0]), cmp_u64);
-	med = (double)s[runs / 2];
-	if (spread)
-		*spread = med ? 100.0 * (s[runs - 1] - s[0]) / med : 0;
-	return med / b->ops;
+	for (r = 0; r < runs; r++)
+		v[r] = (double)b->ns[r] / b->ops;
+	return median_spread(v, runs, spread);
 }
 
 /* Average over the runs of a per-run count, per operation. */
@@ -1335,12 +1393,24 @@ static void online_cpus(char *buf, size_t len)
 		fclose(f);
 }
 
-/* Ratio of @base's time per op to @b's (> 1: @b is faster). */
-static bool ratio(const struct bench *b, const struct bench *base, double *r)
+/*
+ * Ratio of @base's time per op to @b's (> 1: @b is faster): the median of
+ * the ratios of the runs of each round, with its spread in %.  With
+ * @paired (@base is the first baseline of @b's table) the runs of each
+ * round ran back to back (see run_round()).
+ */
+static bool ratio(const struct bench *b, const struct bench *base,
+		  bool paired, double *r, double *spread)
 {
-	if (b->err || base->err)
+	double v[MAX_RUNS];
+	unsigned int i;
+
+	if (b->err || base->err || !runs)
 		return false;
-	*r = per_op(base, NULL) / per_op(b, NULL);
+	for (i = 0; i < runs; i++)
+		v[i] = paired ? b->pair[i] : ((double)base->ns[i] / base->ops) /
+					     ((double)b->ns[i] / b->ops);
+	*r = median_spread(v, runs, spread);
 	return true;
 }
 
@@ -1377,7 +1447,7 @@ static void print_table(const struct table *tb)
 		printf(" %11s", "messages/s");
 	printf(" %6s", "cs/op");
 	for (j = 0; tb->bases[j] >= 0; j++)
-		printf(" %10s", tb->base_names[j]);
+		printf(" %14s", tb->base_names[j]);
 	printf("\n");
 	for (i = tb->first; i <= (unsigned int)tb->last; i++) {
 		const struct bench *b = &benches[i];
@@ -1396,10 +1466,12 @@ static void print_table(const struct table *tb)
 			printf(" %11.0f", 1e9 / ns);
 		printf(" %6.3f", avg_per_op(b, b->cs));
 		for (j = 0; b->kcoro && tb->bases[j] >= 0; j++) {
-			if (ratio(b, &benches[tb->bases[j]], &r))
-				printf(" %9.2fx", r);
+			if (!ratio(b, &benches[tb->bases[j]], !j, &r, &spread))
+				printf(" %14s", "-");
+			else if (spread >= SETTLED_PCT)
+				printf(" %9s %3.0f%%", "noisy", spread);
 			else
-				printf(" %10s", "-");
+				printf(" %8.2fx %3.0f%%", r, spread);
 		}
 		printf("\n");
 	}
@@ -1432,16 +1504,131 @@ static const struct table tables[] = {
 	},
 };
 
-static void print_target(const char *what, int a, int base, double min)
+/* Every ratio of the tables, one per line, for the targets table. */
+static void print_ratios(void)
 {
-	double r;
+	double r, spread;
+	unsigned int t, i, j;
 
-	if (!ratio(&benches[a], &benches[base], &r)) {
-		printf("target: %-62s   n/a  MISS\n", what);
-		return;
+	printf("\n");
+	for (t = 0; t < ARRAY_SIZE(tables); t++) {
+		const struct table *tb = &tables[t];
+
+		for (i = tb->first; i <= (unsigned int)tb->last; i++) {
+			const struct bench *b = &benches[i];
+
+			for (j = 0; b->kcoro && tb->bases[j] >= 0; j++) {
+				const struct bench *base = &benches[tb->bases[j]];
+
+				if (b->skip || !ratio(b, base, !j, &r, &spread))
+					continue;
+				printf("ratio: %s | %s | %.3f | %.0f | %s\n",
+				       b->name, base->name, r, spread,
+				       spread < SETTLED_PCT ? "settled" : "noisy");
+			}
+		}
 	}
-	printf("target: %-62s %6.2fx %s\n", what, r,
-	       r >= min ? "PASS" : "MISS");
+}
+
+/* Has every kcoro row's ratio to its table's first baseline settled? */
+static bool settled(void)
+{
+	double r, spread;
+	unsigned int t, i;
+
+	for (t = 0; t < ARRAY_SIZE(tables); t++) {
+		const struct table *tb = &tables[t];
+
+		for (i = tb->first; i <= (unsigned int)tb->last; i++) {
+			if (!benches[i].kcoro ||
+			    !ratio(&benches[i], &benches[tb->bases[0]], true, &r,
+				   &spread))
+				continue;
+			if (spread >= SETTLED_PCT)
+				return false;
+		}
+	}
+	return true;
+}
+
+/* Run measurement @i in round @r; only its first run there is kept. */
+static bool run_in_round(unsigned int i, unsigned int r, bool *done,
+			 uint64_t *ns)
+{
+	struct bench *b = &benches[i];
+
+	if (!b->err)
+		b->err = run_once(b, b->ops, done[i] ? -1 : (int)r, ns);
+	done[i] = true;
+	return !b->err;
+}
+
+/*
+ * Round @r: every measurement once, and every kcoro row back to back with
+ * its table's first baseline (that one first in every other round), so
+ * that the ratio of the two sees the same (emulated, shared) host,
+ * whatever it does over the rest of the round.
+ */
+static void run_round(unsigned int r)
+{
+	bool done[B_NR] = { false };
+	uint64_t ns_b, ns_base;
+	unsigned int t, i;
+	bool ok;
+
+	for (t = 0; t < ARRAY_SIZE(tables); t++) {
+		const struct table *tb = &tables[t];
+		unsigned int base = tb->bases[0];
+
+		for (i = tb->first; i <= (unsigned int)tb->last; i++) {
+			struct bench *b = &benches[i];
+
+			if (b->err)
+				continue;
+			if (!b->kcoro || benches[base].err) {
+				if (!done[i])
+					run_in_round(i, r, done, &ns_b);
+				continue;
+			}
+			if (r & 1)
+				ok = run_in_round(base, r, done, &ns_base) &&
+				     run_in_round(i, r, done, &ns_b);
+			else
+				ok = run_in_round(i, r, done, &ns_b) &&
+				     run_in_round(base, r, done, &ns_base);
+			if (ok)
+				b->pair[r] = ((double)ns_base / benches[base].ops) /
+					     ((double)ns_b / b->ops);
+		}
+	}
+}
+
+/* -p: one measurement alone, for a profiler. */
+static int profile_one(const char *key, unsigned long target_ms)
+{
+	struct bench *b = NULL;
+	uint64_t ns = 0;
+	unsigned int i;
+
+	for (i = 0; i < B_NR; i++)
+		if (bench_keys[i] && !strcmp(key, bench_keys[i]))
+			b = &benches[i];
+	if (!b) {
+		fprintf(stderr, "%s: -p %s: no such measurement (-l lists them)\n",
+			prog, key);
+		return 2;
+	}
+	calibrate(b, target_ms * 1000000ULL);
+	if (!b->err)
+		b->err = run_once(b, b->ops, 0, &ns);
+	if (b->err) {
+		printf("profile: %s failed: %s\n", key, strerror(-b->err));
+		return 1;
+	}
+	printf("profile: %s (%s): %lu operations in %.0f ms, %.0f ns per operation (%s)\n",
+	       key, b->name, b->ops, ns / 1e6, (double)ns / b->ops,
+	       machine_kind());
+	return 0;
 }
 
 /* Every run of every measurement, for judging the noise. */
@@ -1482,35 +1669,52 @@ static void print_runs(void)
 static void print_usage(void)
 {
 	fprintf(stderr,
-		"usage: %s [-t MS] [-r RUNS] [-s CPU,CPU] [-b] [-v] [-m TEXT]\n"
-		"  -t MS       time per measurement (default 800)\n"
-		"  -r RUNS     interleaved runs, median kept (default 3, odd)\n"
+		"usage: %s [-t MS] [-r RUNS] [-R RUNS] [-s CPU,CPU] [-b] [-v] [-m TEXT]\n"
+		"       %s -p NAME [-t MS] | -l\n"
+		"  -t MS       time per measurement (default 300; with -p 4000)\n"
+		"  -r RUNS     rounds of runs, at least (default 5)\n"
+		"  -R RUNS     at most, while a ratio spreads by %d%% or more\n"
+		"              (default 15, up to %d)\n"
 		"  -s A,B      pin the client/consumer to cpu A and the\n"
 		"              server/producer to cpu B (default: no pinning)\n"
 		"  -b          baselines only (no /dev/kcoro needed)\n"
 		"  -v          also print every run\n"
-		"  -m TEXT     only the measurements whose name contains TEXT\n",
-		prog);
+		"  -m TEXT     only the measurements whose name contains TEXT\n"
+		"  -p NAME     only the measurement NAME, once, for a profiler\n"
+		"  -l          list the measurements' names\n",
+		prog, prog, SETTLED_PCT, MAX_RUNS);
 	exit(2);
 }
 
 int main(int argc, char **argv)
 {
-	unsigned long target_ms = 800;
+	unsigned long target_ms = 0;
 	bool baselines_only = false, verbose = false;
-	const char *only = NULL;
+	const char *only = NULL, *prof = NULL;
 	char cpus[64];
 	unsigned int i, r;
 	int opt, failed = 0;
 
-	while ((opt = getopt(argc, argv, "t:r:s:bvm:")) != -1) {
+	while ((opt = getopt(argc, argv, "t:r:R:s:bvm:p:l")) != -1) {
 		switch (opt) {
 		case 't':
 			target_ms = strtoul(optarg, NULL, 0);
 			break;
 		case 'r':
-			runs = strtoul(optarg, NULL, 0);
+			min_runs = strtoul(optarg, NULL, 0);
 			break;
+		case 'R':
+			max_runs = strtoul(optarg, NULL, 0);
+			break;
+		case 'p':
+			prof = optarg;
+			break;
+		case 'l':
+			for (i = 0; i < B_NR; i++)
+				if (bench_keys[i])
+					printf("%-16s %s\n", bench_keys[i],
+					       benches[i].name);
+			return 0;
 		case 's':
 			if (sscanf(optarg, "%d,%d", &cpu_a, &cpu_b) != 2)
 				print_usage();
@@ -1528,8 +1732,11 @@ int main(int argc, char **argv)
 			print_usage();
 		}
 	}
-	if (optind != argc || !target_ms || !runs || runs > MAX_RUNS ||
-	    !(runs & 1))
+	if (!target_ms)
+		target_ms = prof ? 4000 : 300;
+	if (max_runs < min_runs)
+		max_runs = min_runs;
+	if (optind != argc || !min_runs || max_runs > MAX_RUNS)
 		print_usage();
 	alarm_s = 30 + target_ms * 20 / 1000;
 	signal(SIGALRM, die_timeout);
@@ -1543,6 +1750,8 @@ int main(int argc, char **argv)
 			fprintf(stderr, "%s: %s: %s\n", prog, KCORO_DEVICE,
 				strerror(errno));
 	}
+	if (prof)
+		return profile_one(prof, target_ms);
 
 	for (i = 0; i < B_NR; i++) {
 		if (only && !strstr(benches[i].name, only)) {
@@ -1556,22 +1765,23 @@ int main(int argc, char **argv)
 		}
 		calibrate(&benches[i], target_ms * 1000000ULL);
 	}
-	for (r = 0; r < runs; r++) {
-		for (i = 0; i < B_NR; i++) {
-			struct bench *b = &benches[i];
-			uint64_t ns;
-
-			if (!b->err)
-				b->err = run_once(b, b->ops, r, &ns);
-		}
+	for (r = 0; r < max_runs; r++) {
+		if (r >= min_runs && settled())
+			break;
+		run_round(r);
+		runs = r + 1;
 	}
 
 	online_cpus(cpus, sizeof(cpus));
 	printf("%s: %s; CPUs online: %s; %s\n", prog, machine_kind(), cpus,
 	       cpu_a < 0 ? "processes not pinned" :
 	       "client/consumer and server/producer pinned apart");
-	printf("median of %u interleaved runs of ~%lu ms; spread: (max - min) / median\n",
-	       runs, target_ms);
+	printf("%u rounds of runs of ~%lu ms (%u to %u, until every kcoro row's ratio to its\n"
+	       "table's first baseline spreads under %d%%; in each round the two ran back to back)\n",
+	       runs, target_ms, min_runs, max_runs, SETTLED_PCT);
+	puts("times: the median round; ratios: the median of the per-round ratios;\n"
+	     "spread: the width of a ~95% confidence interval of the median (up to 7\n"
+	     "rounds: max - min) relative to it; \"noisy\": a ratio spread by 10% or more");
 	puts("cs/op: context switches of both processes (not the ECHO service's kthread)");
 	puts("ratios: baseline time / kcoro time (above 1: kcoro faster)");
 	printf("kcoro channels: capacity 1 for round trips, %d for throughput\n",
@@ -1584,17 +1794,9 @@ int main(int argc, char **argv)
 					benches[TP_KC_BATCH].calls),
 		       1.0 / avg_per_op(&benches[TP_KC_BATCH_WA],
 					benches[TP_KC_BATCH_WA].calls));
-	printf("\n");
-	print_target("round trip, kcoro ioctl cap 1 (2 processes) no slower than pipes",
-		     RT_KC, RT_PIPE, 1.0);
-	print_target("round trip, kcoro ECHO service no slower than pipes",
-		     RT_KC_ECHO, RT_PIPE, 1.0);
-	print_target("throughput, kcoro batched x64 >= 3x pipe 64-byte messages/s",
-		     TP_KC_BATCH, TP_PIPE, 3.0);
-	print_target("select over two channels no slower than epoll + read, 2 pipes",
-		     TS_KC_SEL, TS_EPOLL, 1.0);
 	if (verbose)
 		print_runs();
+	print_ratios();
 
 	for (i = 0; i < B_NR; i++)
 		if (benches[i].err && !benches[i].skip &&
