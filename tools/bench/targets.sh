@@ -59,7 +59,7 @@ END {
 			continue
 		}
 		m = sprintf("%.2fx +-%3d%%", ratio[key], spread[key])
-		v = state[key] == "noisy" ? "noisy" : ratio[key] >= f[4] + 0 ? "PASS" : "MISS"
+		v = state[key] == "noisy" ? "noisy" : ratio[key] + 0 >= f[4] + 0 ? "PASS" : "MISS"
 		printf "%-64s %7sx %16s  %s\n", f[1], ">= " f[4], m, v
 	}
 }'
