@@ -74,10 +74,10 @@
 #endif
 
 #define BENCH_MIN_RUNS		5
-#define BENCH_MAX_RUNS		15
+#define BENCH_MAX_RUNS		41
 /* A ratio has settled when its spread is below this, in %. */
 #define BENCH_SETTLED_PCT	10
-#define BENCH_TARGET_MS		150ULL
+#define BENCH_TARGET_MS		50ULL
 #define BENCH_TARGET_NS		(BENCH_TARGET_MS * NSEC_PER_MSEC)
 #define BENCH_CALIB_NS		(BENCH_TARGET_NS / 5)
 #define BENCH_MIN_OPS		16ULL

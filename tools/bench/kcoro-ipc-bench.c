@@ -67,7 +67,7 @@
 #define BATCH		64	/* messages per kcoro batch call */
 #define THRU_CAP	1024	/* kcoro capacity for throughput (a pipe: 1024 x 64 B) */
 #define BULK_SIZE	4096	/* bytes per pipe call in the bulk reference */
-#define MAX_RUNS	21
+#define MAX_RUNS	41
 #define SETTLED_PCT	10	/* a ratio has settled below this spread, in % */
 #define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
 #define MIN_OPS		16UL
@@ -1265,7 +1265,7 @@ static const char * const bench_keys[B_NR] = {
 };
 
 /* Interleaved runs: at least min_runs, at most max_runs; runs done. */
-static unsigned int min_runs = 5, max_runs = 15, runs;
+static unsigned int min_runs = 5, max_runs = 41, runs;
 
 /* Run @b once; @r: the run's index, or -1 for a calibration run. */
 static int run_once(struct bench *b, unsigned long ops, int r, uint64_t *ns)
@@ -1671,10 +1671,10 @@ static void print_usage(void)
 	fprintf(stderr,
 		"usage: %s [-t MS] [-r RUNS] [-R RUNS] [-s CPU,CPU] [-b] [-v] [-m TEXT]\n"
 		"       %s -p NAME [-t MS] | -l\n"
-		"  -t MS       time per measurement (default 300; with -p 4000)\n"
+		"  -t MS       time per measurement (default 100; with -p 4000)\n"
 		"  -r RUNS     rounds of runs, at least (default 5)\n"
 		"  -R RUNS     at most, while a ratio spreads by %d%% or more\n"
-		"              (default 15, up to %d)\n"
+		"              (default and most %d)\n"
 		"  -s A,B      pin the client/consumer to cpu A and the\n"
 		"              server/producer to cpu B (default: no pinning)\n"
 		"  -b          baselines only (no /dev/kcoro needed)\n"
@@ -1733,7 +1733,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (!target_ms)
-		target_ms = prof ? 4000 : 300;
+		target_ms = prof ? 4000 : 100;
 	if (max_runs < min_runs)
 		max_runs = min_runs;
 	if (optind != argc || !min_runs || max_runs > MAX_RUNS)
