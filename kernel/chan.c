@@ -2986,7 +2986,10 @@ static int kc_select_wait(struct kc_select *sel, ktime_t deadline)
  *	no clause can complete at once, complete none and return -EAGAIN
  * @deadline: CLOCK_MONOTONIC time to give up at, or KTIME_MAX
  *
- * Kotlin's SelectImplementation on kcoro's channels: every clause
+ * Kotlin's SelectImplementation on kcoro's channels.  The clauses are
+ * first tried in the chosen order, as kcoro_chan_try_send() and
+ * kcoro_chan_try_recv() would: the first that can complete at once wins
+ * and nothing registers.  Otherwise every clause
  * registers in its channel's cell like a send or receive would, the first
  * resumer to win the select's state completes its clause, and the others
  * are taken out of their cells through the same cancellation path as a
@@ -3036,8 +3039,18 @@ int kcoro_select(struct kcoro_select_clause *c, unsigned int n,
 				return -EINVAL;
 	}
 	kc_select_order(order, n, flags & KCORO_SELECT_BIASED);
-	if (flags & KCORO_SELECT_DEFAULT)
-		return kc_select_try(c, n, order);
+	/*
+	 * One pass of tries in the chosen order before anything registers:
+	 * a select with a ready clause completes it without a waiter, a
+	 * cell or a state CAS, and the other clauses leave no trace.  It
+	 * is the same decision registration would make (a registration
+	 * that finds its clause ready completes at once, and stops the
+	 * others), so biased and random order keep their meaning.
+	 */
+	ret = kc_select_try(c, n, order);
+	if (ret != -EAGAIN || (flags & KCORO_SELECT_DEFAULT))
+		return ret;
+	ret = 0;
 	if (n > ARRAY_SIZE(stack_w)) {
 		w = kmalloc_array(n, sizeof(*w), GFP_KERNEL);
 		if (!w)

@@ -782,6 +782,86 @@ out:
 	kcoro_chan_put(b);
 }
 
+/*
+ * A select with a ready clause completes it in its first pass of tries:
+ * the clauses before it in the chosen order never register (no cell is
+ * reserved in their channels: their FAA pause points stay unvisited) and
+ * no waiter is ever counted, biased or not.  When nothing is ready the
+ * same clauses do register (the pause points are visited), so the first
+ * half proves something.
+ */
+static void select_ready_no_register(struct kunit *test)
+{
+	struct kcoro_test_pause p_rcv, p_snd;
+	struct kcoro_select_clause c[3];
+	struct kcoro_chan *empty, *full, *ready;
+	char buf[120];
+	void *e;
+	int i, ret;
+
+	empty = kst_chan(test, 0, 1, NULL, NULL);
+	full = kst_chan(test, 1, 0, NULL, NULL);
+	ready = kst_chan(test, 4, 0, NULL, NULL);
+	KUNIT_ASSERT_EQ(test, kcoro_chan_try_send(full, KST_E(1)), 0);
+	memset(&p_rcv, 0, sizeof(p_rcv));
+	p_rcv.ch = empty;
+	p_rcv.point = KCORO_TP_RECV_FAA;
+	p_rcv.index = 0;
+	p_rcv.pass = true;
+	memset(&p_snd, 0, sizeof(p_snd));
+	p_snd.ch = full;
+	p_snd.point = KCORO_TP_SEND_FAA;
+	p_snd.index = 1;
+	p_snd.pass = true;
+	KUNIT_ASSERT_EQ(test, kcoro_test_pause_arm(&p_rcv), 0);
+	KUNIT_ASSERT_EQ(test, kcoro_test_pause_arm(&p_snd), 0);
+
+	memset(c, 0, sizeof(c));
+	c[0].ch = empty;
+	c[0].op = KCORO_SELECT_RECV;
+	c[1].ch = full;
+	c[1].op = KCORO_SELECT_SEND;
+	c[1].elem = KST_E(2);
+	c[2].ch = ready;
+	c[2].op = KCORO_SELECT_RECV;
+	for (i = 0; i < 16; i++) {
+		KUNIT_ASSERT_EQ(test, kcoro_chan_try_send(ready, KST_E(0x100 + i)), 0);
+		ret = kcoro_select(c, 3, i & 1 ? KCORO_SELECT_BIASED : 0,
+				   KTIME_MAX);
+		KUNIT_EXPECT_EQ(test, ret, 2);
+		KUNIT_EXPECT_EQ(test, c[2].result, 0);
+		KUNIT_EXPECT_PTR_EQ(test, c[2].elem, KST_E(0x100 + i));
+	}
+	KUNIT_EXPECT_EQ(test, atomic_read(&p_rcv.state), KCORO_TP_ARMED);
+	KUNIT_EXPECT_EQ(test, atomic_read(&p_snd.state), KCORO_TP_ARMED);
+	KUNIT_EXPECT_EQ(test, kst_waiters(test), 0);
+
+	/* Nothing ready, deadline passed: every clause registers, then leaves. */
+	ret = kcoro_select(c, 3, KCORO_SELECT_BIASED, ktime_get());
+	KUNIT_EXPECT_EQ(test, ret, -ETIMEDOUT);
+	KUNIT_EXPECT_EQ(test, atomic_read(&p_rcv.state), KCORO_TP_DONE);
+	KUNIT_EXPECT_EQ(test, atomic_read(&p_snd.state), KCORO_TP_DONE);
+	kcoro_test_pause_disarm(&p_snd);
+	kcoro_test_pause_disarm(&p_rcv);
+	KUNIT_EXPECT_EQ(test, kst_waiters(test), 0);
+
+	/* The losers took and left nothing. */
+	KUNIT_EXPECT_EQ(test, kcoro_chan_try_recv(full, &e), 0);
+	KUNIT_EXPECT_PTR_EQ(test, e, KST_E(1));
+	KUNIT_EXPECT_EQ(test, kcoro_chan_try_recv(full, &e), -EAGAIN);
+	KUNIT_EXPECT_EQ(test, kcoro_chan_try_recv(ready, &e), -EAGAIN);
+	KUNIT_EXPECT_EQ(test, kcoro_chan_try_send(empty, KST_E(3)), -EAGAIN);
+	KUNIT_EXPECT_EQ_MSG(test, kcoro_test_chan_check(empty, buf, sizeof(buf)),
+			    0, "empty: %s", buf);
+	KUNIT_EXPECT_EQ_MSG(test, kcoro_test_chan_check(full, buf, sizeof(buf)),
+			    0, "full: %s", buf);
+	KUNIT_EXPECT_EQ_MSG(test, kcoro_test_chan_check(ready, buf, sizeof(buf)),
+			    0, "ready: %s", buf);
+	kcoro_chan_put(empty);
+	kcoro_chan_put(full);
+	kcoro_chan_put(ready);
+}
+
 static struct kunit_case kst_cases[] = {
 	KUNIT_CASE(select_basic),
 	KUNIT_CASE(select_send_clause),
@@ -790,6 +870,7 @@ static struct kunit_case kst_cases[] = {
 	KUNIT_CASE(select_fairness),
 	KUNIT_CASE(select_meet),
 	KUNIT_CASE(select_replay_reregister),
+	KUNIT_CASE(select_ready_no_register),
 	KUNIT_CASE_SLOW(select_stress),
 	{}
 };
