@@ -1222,48 +1222,146 @@ err_svc:
 /* ---------------------------------------------------------------- */
 /* select                                                            */
 
+/* 6.1 has no fd_file() (6.12 does, and no fd.file). */
+#ifndef fd_file
+#define fd_file(f)	((f).file)
+#endif
+
+/*
+ * Clauses whose arrays live on the stack (the common selects: a few
+ * channels); larger selects allocate them, charged to the caller.
+ */
+#define KC_SEL_STACK	8
+
 /**
  * struct kc_sel - the kernel side of one KCORO_IOC_SELECT clause
- * @file: the channel file (a reference for the call)
+ * @f: the channel file, from fdget(): a reference only if the fd table
+ *	is shared (see kc_sel_prepare())
  * @uc: its channel
  * @m: a send's message, ours until the send completes
  */
 struct kc_sel {
-	struct file *file;
+	struct fd f;
 	struct kc_uchan *uc;
 	struct kcoro_mbuf *m;
 };
 
-static int kc_sel_prepare(struct kcoro_sel_clause *uc, struct kc_sel *ks,
+/*
+ * Pages a select proved writable in this call: a page written to or
+ * walked once is not walked again (the result fields, the clause array
+ * and receive buffers are often on one stack page).
+ */
+struct kc_sel_pages {
+	unsigned long page[4];
+	unsigned int n;
+};
+
+static void kc_sel_page_ok(struct kc_sel_pages *wp, unsigned long page)
+{
+	if (wp->n < ARRAY_SIZE(wp->page))
+		wp->page[wp->n++] = page;
+}
+
+/*
+ * kc_user_writable() for a select: a receive must not take a message
+ * it could not copy out, so every page it would write to is checked
+ * before any clause is taken, each page once.
+ */
+static int kc_sel_writable(struct kc_sel_pages *wp, void __user *buf,
+			   size_t len)
+{
+	unsigned long addr = (unsigned long)buf, end = addr + len, p, a, b;
+	unsigned int i;
+
+	if (!len)
+		return 0;
+	if (!access_ok(buf, len))
+		return -EFAULT;
+	for (p = addr & PAGE_MASK; p < end; p += PAGE_SIZE) {
+		for (i = 0; i < wp->n && wp->page[i] != p; i++)
+			;
+		if (i < wp->n)
+			continue;
+		a = max(p, addr);
+		b = min(p + PAGE_SIZE, end);
+		if (kc_user_writable((void __user *)a, b - a))
+			return -EFAULT;
+		kc_sel_page_ok(wp, p);
+	}
+	return 0;
+}
+
+/*
+ * Look up and check clause @u.  The file comes from fdget(), which takes
+ * no reference when the fd table is not shared: then only this task could
+ * close the fd, and it is inside this call until every clause's waiter
+ * has left its channel (kcoro_select() returns only then), so the file,
+ * and the channel reference the file holds, outlive the registrations.
+ * With a shared table fdget() takes a reference, as fget() would.
+ */
+static int kc_sel_prepare(const struct kcoro_sel_clause *u, struct kc_sel *ks,
 			  struct kcoro_select_clause *kc)
 {
-	ks->file = fget(uc->fd);
-	if (!ks->file)
-		return -EBADF;
-	if (ks->file->f_op != &kc_chan_fops)
-		return -EINVAL;
-	if (uc->reserved ||
-	    (uc->op != KCORO_SEL_SEND && uc->op != KCORO_SEL_RECV))
-		return -EINVAL;
-	ks->uc = kc_file_uchan(ks->file);
-	kc->ch = ks->uc->ch;
-	if (uc->op == KCORO_SEL_SEND) {
-		kc->op = KCORO_SELECT_SEND;
-		ks->m = kc_mbuf_new(ks->uc, uc->len);
-		if (IS_ERR(ks->m)) {
-			int ret = PTR_ERR(ks->m);
+	struct file *file;
 
-			ks->m = NULL;
-			return ret;
-		}
-		if (copy_from_user(ks->m->data, u64_to_user_ptr(uc->buf),
-				   uc->len))
-			return -EFAULT;
-		kc->elem = ks->m;
-	} else {
+	ks->m = NULL;
+	ks->f = fdget(u->fd);
+	file = fd_file(ks->f);
+	if (!file)
+		return -EBADF;
+	if (file->f_op != &kc_chan_fops)
+		return -EINVAL;
+	if (u->reserved || (u->op != KCORO_SEL_SEND && u->op != KCORO_SEL_RECV))
+		return -EINVAL;
+	ks->uc = kc_file_uchan(file);
+	kc->ch = ks->uc->ch;
+	kc->elem = NULL;
+	if (u->op == KCORO_SEL_RECV) {
 		kc->op = KCORO_SELECT_RECV;
-		if (kc_user_writable(u64_to_user_ptr(uc->buf),
-				     min(uc->len, ks->uc->max_msg)))
+		return 0;
+	}
+	kc->op = KCORO_SELECT_SEND;
+	ks->m = kc_mbuf_new(ks->uc, u->len);
+	if (IS_ERR(ks->m)) {
+		int ret = PTR_ERR(ks->m);
+
+		ks->m = NULL;
+		return ret;
+	}
+	if (copy_from_user(ks->m->data, u64_to_user_ptr(u->buf), u->len))
+		return -EFAULT;
+	kc->elem = ks->m;
+	return 0;
+}
+
+/*
+ * Where the results go must be writable before a clause is taken, so
+ * that a bad pointer fails the call with nothing taken: the index and
+ * status fields (written with the zeros they must hold on entry), the
+ * clause array (a receive's length goes back there) and each receive
+ * clause's buffer.
+ */
+static int kc_sel_check_out(struct kcoro_select __user *uarg,
+			    struct kcoro_sel_clause __user *uclauses,
+			    const struct kcoro_sel_clause *u,
+			    const struct kc_sel *ks, unsigned int n)
+{
+	struct kc_sel_pages wp = { .n = 0 };
+	unsigned int i;
+
+	BUILD_BUG_ON(offsetof(struct kcoro_select, status) !=
+		     offsetof(struct kcoro_select, index) + 4 ||
+		     offsetof(struct kcoro_select, index) % 8);
+	/* Both fields, 8 bytes aligned: on one page. */
+	if (put_user(0, &uarg->index) || put_user(0, &uarg->status))
+		return -EFAULT;
+	kc_sel_page_ok(&wp, (unsigned long)&uarg->index & PAGE_MASK);
+	if (kc_sel_writable(&wp, uclauses, n * sizeof(*uclauses)))
+		return -EFAULT;
+	for (i = 0; i < n; i++) {
+		if (u[i].op == KCORO_SEL_RECV &&
+		    kc_sel_writable(&wp, u64_to_user_ptr(u[i].buf),
+				    min(u[i].len, ks[i].uc->max_msg)))
 			return -EFAULT;
 	}
 	return 0;
@@ -1271,13 +1369,15 @@ static int kc_sel_prepare(struct kcoro_sel_clause *uc, struct kc_sel *ks,
 
 static long kc_ioc_select(struct kcoro_select __user *uarg)
 {
-	struct kcoro_sel_clause *uc = NULL;
-	struct kcoro_select_clause *kc = NULL;
+	struct kcoro_sel_clause stack_u[KC_SEL_STACK], *u = stack_u;
+	struct kcoro_select_clause stack_kc[KC_SEL_STACK], *kc = stack_kc;
+	struct kc_sel stack_ks[KC_SEL_STACK], *ks = stack_ks;
+	struct kcoro_sel_clause __user *uclauses;
 	struct kcoro_select arg;
-	struct kc_sel *ks = NULL;
 	struct kcoro_mbuf *m;
 	struct kc_wait w;
-	unsigned int flags = 0, i, n;
+	unsigned int flags = 0, i, n, nprep = 0;
+	void *big = NULL;
 	long ret;
 	int won;
 
@@ -1294,16 +1394,23 @@ static long kc_ioc_select(struct kcoro_select __user *uarg)
 	if (ret)
 		return ret;
 
-	uc = memdup_user(u64_to_user_ptr(arg.clauses), n * sizeof(*uc));
-	if (IS_ERR(uc))
-		return PTR_ERR(uc);
-	ks = kcalloc(n, sizeof(*ks), GFP_KERNEL);
-	kc = kcalloc(n, sizeof(*kc), GFP_KERNEL);
-	ret = -ENOMEM;
-	if (!ks || !kc)
+	if (n > KC_SEL_STACK) {
+		/* At most 64 clauses: 64 * 80 bytes, charged to the caller. */
+		big = kmalloc_array(n, sizeof(*u) + sizeof(*kc) + sizeof(*ks),
+				    GFP_KERNEL_ACCOUNT);
+		if (!big)
+			return -ENOMEM;
+		kc = big;
+		ks = (struct kc_sel *)(kc + n);
+		u = (struct kcoro_sel_clause *)(ks + n);
+	}
+	uclauses = u64_to_user_ptr(arg.clauses);
+	ret = -EFAULT;
+	if (copy_from_user(u, uclauses, n * sizeof(*u)))
 		goto out;
 	for (i = 0; i < n; i++) {
-		ret = kc_sel_prepare(&uc[i], &ks[i], &kc[i]);
+		ret = kc_sel_prepare(&u[i], &ks[i], &kc[i]);
+		nprep = i + 1;
 		if (ret)
 			goto out;
 	}
@@ -1311,14 +1418,8 @@ static long kc_ioc_select(struct kcoro_select __user *uarg)
 		flags |= KCORO_SELECT_BIASED;
 	if (w.nonblock)
 		flags |= KCORO_SELECT_DEFAULT;
-	/*
-	 * Where the results go must be writable before a clause is taken,
-	 * so that a bad pointer fails the call with nothing taken.
-	 */
-	ret = -EFAULT;
-	if (kc_user_writable(&uarg->index, sizeof(uarg->index) +
-			     sizeof(uarg->status)) ||
-	    kc_user_writable(u64_to_user_ptr(arg.clauses), n * sizeof(*uc)))
+	ret = kc_sel_check_out(uarg, uclauses, u, ks, n);
+	if (ret)
 		goto out;
 	won = kcoro_select(kc, n, flags, w.deadline);
 	if (won < 0) {
@@ -1338,11 +1439,10 @@ static long kc_ioc_select(struct kcoro_select __user *uarg)
 		 * If the memory went away meanwhile, the message is lost as
 		 * for a receive whose copy faults: counted undelivered.
 		 */
-		if (copy_to_user(u64_to_user_ptr(uc[won].buf), m->data,
-				 min(uc[won].len, m->len)) ||
-		    put_user(m->len, &((struct kcoro_sel_clause __user *)
-				       u64_to_user_ptr(arg.clauses))[won].len) ||
-		    put_user(won, &uarg->index) || put_user(0, &uarg->status)) {
+		if (copy_to_user(u64_to_user_ptr(u[won].buf), m->data,
+				 min(u[won].len, m->len)) ||
+		    put_user(m->len, &uclauses[won].len) ||
+		    put_user(won, &uarg->index)) {
 			atomic64_dec(&ks[won].uc->received);
 			kc_uchan_discard(ks[won].uc, m);
 			ret = -EFAULT;
@@ -1353,21 +1453,19 @@ static long kc_ioc_select(struct kcoro_select __user *uarg)
 	}
 	/*
 	 * A send that happened stays sent: the return value names the
-	 * clause even if the result fields cannot be written.
+	 * clause even if the result fields cannot be written.  (status
+	 * holds 0 since kc_sel_check_out().)
 	 */
 	if ((put_user(won, &uarg->index) ||
 	     put_user(kc[won].result ? EPIPE : 0, &uarg->status)) &&
 	    kc[won].result)
 		ret = -EFAULT;
 out:
-	for (i = 0; ks && i < n; i++) {
+	for (i = 0; i < nprep; i++) {
 		kcoro_mbuf_free(ks[i].m);	/* sends that did not happen */
-		if (ks[i].file)
-			fput(ks[i].file);
+		fdput(ks[i].f);
 	}
-	kfree(kc);
-	kfree(ks);
-	kfree(uc);
+	kfree(big);
 	return ret;
 }
 

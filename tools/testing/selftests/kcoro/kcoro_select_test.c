@@ -766,4 +766,111 @@ TEST_F(sel, same_channel_send_recv)
 	close(a);
 }
 
+/*
+ * More clauses than the kernel keeps on its stack (8): the arrays are
+ * allocated, and every rule holds as for a small select.  A ready clause
+ * wins; nothing ready times out with every clause out of its channel; a
+ * fault in the clause array, a clause array that is read-only, or a
+ * read-only receive buffer of the last clause fails with EFAULT and
+ * nothing taken, though an earlier clause was ready.
+ */
+#define SEL_MANY 12
+TEST_F(sel, many_clauses)
+{
+	long pg = sysconf(_SC_PAGESIZE);
+	struct kcoro_sel_clause c[SEL_MANY], *gc;
+	int fds[SEL_MANY], i, st = -1;
+	struct kcoro_select s;
+	char buf[SEL_MANY][8], *area;
+
+	area = mmap(NULL, 3 * pg, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, area);
+	for (i = 0; i < SEL_MANY; i++) {
+		fds[i] = MKCHAN(1, 0, 0);
+		kcoro_sel_recv(&c[i], fds[i], buf[i], sizeof(buf[i]));
+	}
+	ASSERT_EQ(0, kcoro_send(fds[9], "nine", 4, 0));
+	EXPECT_EQ(9, kcoro_select(self->devfd, c, SEL_MANY, 0, 0, &st));
+	EXPECT_EQ(0, st);
+	EXPECT_EQ(4, c[9].len);
+	EXPECT_EQ(0, memcmp(buf[9], "nine", 4));
+	EXPECT_EQ(sizeof(buf[8]), c[8].len);	/* untouched */
+	EXPECT_COUNTS(fds[9], 1, 1, 0, 0);
+	c[9].len = sizeof(buf[9]);
+	EXPECT_EQ(-ETIMEDOUT, kcoro_select(self->devfd, c, SEL_MANY,
+					   KCORO_MSG_TIMEOUT, KST_MS, &st));
+	for (i = 0; i < SEL_MANY; i++)
+		EXPECT_TRUE(kst_wait_waiting(fds[i], 0, 0, 5000));
+
+	/* the last clause on a PROT_NONE page */
+	ASSERT_EQ(0, kcoro_send(fds[0], "zero", 4, 0));
+	ASSERT_EQ(0, mprotect(area + 2 * pg, pg, PROT_NONE));
+	gc = (struct kcoro_sel_clause *)(area + 2 * pg) - (SEL_MANY - 1);
+	memcpy(gc, c, (SEL_MANY - 1) * sizeof(c[0]));
+	memset(&s, 0, sizeof(s));
+	s.clauses = (uintptr_t)gc;
+	s.count = SEL_MANY;
+	EXPECT_EQ(-EFAULT, raw_select(self->devfd, &s));
+	/* a read-only clause array: the result length could not be stored */
+	gc = (struct kcoro_sel_clause *)(area + pg);
+	memcpy(gc, c, sizeof(c));
+	ASSERT_EQ(0, mprotect(area + pg, pg, PROT_READ));
+	memset(&s, 0, sizeof(s));
+	s.clauses = (uintptr_t)gc;
+	s.count = SEL_MANY;
+	EXPECT_EQ(-EFAULT, raw_select(self->devfd, &s));
+	/* the last receive buffer read-only */
+	kcoro_sel_recv(&c[SEL_MANY - 1], fds[SEL_MANY - 1], area + pg, 8);
+	EXPECT_EQ(-EFAULT, kcoro_select(self->devfd, c, SEL_MANY, 0, 0, &st));
+	EXPECT_COUNTS(fds[0], 1, 0, 0, 1);
+	/* and with every pointer good, the ready clause is taken */
+	kcoro_sel_recv(&c[SEL_MANY - 1], fds[SEL_MANY - 1], area, 8);
+	EXPECT_EQ(0, kcoro_select(self->devfd, c, SEL_MANY,
+				  KCORO_SEL_BIASED, 0, &st));
+	EXPECT_EQ(0, memcmp(buf[0], "zero", 4));
+	EXPECT_COUNTS(fds[0], 1, 1, 0, 0);
+	for (i = 0; i < SEL_MANY; i++)
+		close(fds[i]);
+	munmap(area, 3 * pg);
+}
+
+/*
+ * The result fields share a page with the clause array and the receive
+ * buffer (the common case: all on the caller's stack), and that page
+ * becomes read-only: still EFAULT with nothing taken.
+ */
+TEST_F(sel, one_page_read_only)
+{
+	long pg = sysconf(_SC_PAGESIZE);
+	struct {
+		struct kcoro_select s;
+		struct kcoro_sel_clause c[2];
+		char buf[2][16];
+	} *p;
+	int a = MKCHAN(4, 0, 0), b = MKCHAN(4, 0, 0);
+
+	p = mmap(NULL, pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		 -1, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	ASSERT_EQ(0, kcoro_send(b, "b", 1, 0));
+	kcoro_sel_recv(&p->c[0], a, p->buf[0], sizeof(p->buf[0]));
+	kcoro_sel_recv(&p->c[1], b, p->buf[1], sizeof(p->buf[1]));
+	p->s.clauses = (uintptr_t)p->c;
+	p->s.count = 2;
+	ASSERT_EQ(0, mprotect(p, pg, PROT_READ));
+	EXPECT_EQ(-EFAULT, raw_select(self->devfd, &p->s));
+	EXPECT_COUNTS(b, 1, 0, 0, 1);
+	ASSERT_EQ(0, mprotect(p, pg, PROT_READ | PROT_WRITE));
+	EXPECT_EQ(1, raw_select(self->devfd, &p->s));
+	EXPECT_EQ(1, p->s.index);
+	EXPECT_EQ(0, p->s.status);
+	EXPECT_EQ(1, p->c[1].len);
+	EXPECT_EQ('b', p->buf[1][0]);
+	EXPECT_COUNTS(b, 1, 1, 0, 0);
+	munmap(p, pg);
+	close(a);
+	close(b);
+}
+
 TEST_HARNESS_MAIN
