@@ -27,6 +27,7 @@
 #include <linux/percpu.h>
 #include <linux/poll.h>
 #include <linux/preempt.h>
+#include <linux/prandom.h>
 #include <linux/random.h>
 #include <linux/rcupdate.h>
 #include <linux/refcount.h>
@@ -2913,6 +2914,26 @@ static void kc_select_decide(struct kc_select *sel, int to)
 	} while (atomic_cmpxchg(&sel->state, st, to) != st);
 }
 
+/*
+ * The random order of an unbiased select: a per-CPU prandom state,
+ * seeded from get_random_bytes() on first use.  Fairness needs uniform
+ * choices, not secret ones (Go's select uses its cheap generator too),
+ * and get_random_u32() with its local lock cost as much as the rest of
+ * a select that finds a clause ready.
+ */
+static DEFINE_PER_CPU(struct rnd_state, kc_sel_rnd);
+
+/* A uniform number below @bound (up to KCORO_SELECT_MAX). */
+static unsigned int kc_random_below(unsigned int bound)
+{
+	u32 r;
+
+	prandom_init_once(&kc_sel_rnd);
+	r = prandom_u32_state(get_cpu_ptr(&kc_sel_rnd));
+	put_cpu_ptr(&kc_sel_rnd);
+	return ((u64)r * bound) >> 32;
+}
+
 static void kc_select_order(u8 *order, unsigned int n, bool biased)
 {
 	unsigned int i, j;
@@ -2924,7 +2945,7 @@ static void kc_select_order(u8 *order, unsigned int n, bool biased)
 		return;
 	/* Fisher-Yates: every ready clause equally likely, as Go does. */
 	for (i = n - 1; i > 0; i--) {
-		j = ((u64)get_random_u32() * (i + 1)) >> 32;
+		j = kc_random_below(i + 1);
 		t = order[i];
 		order[i] = order[j];
 		order[j] = t;
