@@ -1349,13 +1349,11 @@ static int kc_sel_check_out(struct kcoro_select __user *uarg,
 	struct kc_sel_pages wp = { .n = 0 };
 	unsigned int i;
 
-	BUILD_BUG_ON(offsetof(struct kcoro_select, status) !=
-		     offsetof(struct kcoro_select, index) + 4 ||
-		     offsetof(struct kcoro_select, index) % 8);
-	/* Both fields, 8 bytes aligned: on one page. */
 	if (put_user(0, &uarg->index) || put_user(0, &uarg->status))
 		return -EFAULT;
 	kc_sel_page_ok(&wp, (unsigned long)&uarg->index & PAGE_MASK);
+	if (((unsigned long)&uarg->status & PAGE_MASK) != wp.page[0])
+		kc_sel_page_ok(&wp, (unsigned long)&uarg->status & PAGE_MASK);
 	if (kc_sel_writable(&wp, uclauses, n * sizeof(*uclauses)))
 		return -EFAULT;
 	for (i = 0; i < n; i++) {

@@ -873,4 +873,42 @@ TEST_F(sel, one_page_read_only)
 	close(b);
 }
 
+/*
+ * A struct kcoro_select whose index ends one page and whose status
+ * starts the next, read-only one: EFAULT with nothing taken.  (The struct
+ * is not aligned there; it is only ever touched through memcpy().)
+ */
+TEST_F(sel, results_across_pages)
+{
+	long pg = sysconf(_SC_PAGESIZE);
+	struct kcoro_sel_clause c[1];
+	struct kcoro_select s, *us;
+	int a = MKCHAN(4, 0, 0);
+	char buf[16], *area;
+	uint32_t index;
+
+	area = mmap(NULL, 2 * pg, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, area);
+	ASSERT_EQ(0, kcoro_send(a, "x", 1, 0));
+	kcoro_sel_recv(&c[0], a, buf, sizeof(buf));
+	memset(&s, 0, sizeof(s));
+	s.clauses = (uintptr_t)c;
+	s.count = 1;
+	us = (struct kcoro_select *)(area + pg -
+				     offsetof(struct kcoro_select, status));
+	memcpy(us, &s, sizeof(s));
+	ASSERT_EQ(0, mprotect(area + pg, pg, PROT_READ));
+	EXPECT_EQ(-EFAULT, raw_select(self->devfd, us));
+	EXPECT_COUNTS(a, 1, 0, 0, 1);
+	ASSERT_EQ(0, mprotect(area + pg, pg, PROT_READ | PROT_WRITE));
+	EXPECT_EQ(0, raw_select(self->devfd, us));
+	memcpy(&index, (char *)us + offsetof(struct kcoro_select, index),
+	       sizeof(index));
+	EXPECT_EQ(0, index);
+	EXPECT_COUNTS(a, 1, 1, 0, 0);
+	munmap(area, 2 * pg);
+	close(a);
+}
+
 TEST_HARNESS_MAIN
