@@ -3062,18 +3062,20 @@ int kcoro_select(struct kcoro_select_clause *c, unsigned int n,
 	kc_select_order(order, n, flags & KCORO_SELECT_BIASED);
 	/*
 	 * One pass of tries in the chosen order before anything registers:
-	 * a select with a ready clause completes it without a waiter, a
-	 * cell or a state CAS, and the other clauses leave no trace.  It
-	 * is the same decision registration would make (a registration
-	 * that finds its clause ready completes at once, and stops the
-	 * others), so biased and random order keep their meaning.
+	 * a select with a ready clause completes it without a waiter or a
+	 * state CAS, and the clauses tried before it did what a failing
+	 * try does.  It is the same decision registration would make (a
+	 * registration that finds its clause ready completes at once, and
+	 * stops the others), so biased and random order keep their
+	 * meaning.
 	 */
 	ret = kc_select_try(c, n, order);
 	if (ret != -EAGAIN || (flags & KCORO_SELECT_DEFAULT))
 		return ret;
 	ret = 0;
 	if (n > ARRAY_SIZE(stack_w)) {
-		w = kmalloc_array(n, sizeof(*w), GFP_KERNEL);
+		/* KCORO_IOC_SELECT lets a user ask for this: charge it. */
+		w = kmalloc_array(n, sizeof(*w), GFP_KERNEL_ACCOUNT);
 		if (!w)
 			return -ENOMEM;
 	}
