@@ -725,14 +725,33 @@ static int kc_send_user(struct kc_uchan *uc, const void __user *buf,
 }
 
 /*
- * Pages of the caller's memory found writable so far by one call,
- * [@start, @end) (page aligned, empty at first): the buffers of a batch
- * usually share a page or two, and each is checked once per call.
+ * Pages of the caller's memory found writable so far by one call (the
+ * last KC_WPAGES of them): a page written to or walked once is not walked
+ * again.  A batch's buffers usually share a page or two; a select's
+ * result fields, clause array and receive buffers are often on one stack
+ * page.
  */
+#define KC_WPAGES	4
+
 struct kc_wpages {
-	unsigned long start;
-	unsigned long end;
+	unsigned long page[KC_WPAGES];
+	unsigned int n;
 };
+
+static bool kc_wpages_has(const struct kc_wpages *wp, unsigned long page)
+{
+	unsigned int i;
+
+	for (i = 0; i < min(wp->n, KC_WPAGES); i++)
+		if (wp->page[i] == page)
+			return true;
+	return false;
+}
+
+static void kc_wpages_add(struct kc_wpages *wp, unsigned long page)
+{
+	wp->page[wp->n++ % KC_WPAGES] = page;
+}
 
 /*
  * Can a receive copy to @buf without faulting?  Checked before a message
@@ -754,28 +773,18 @@ static int kc_user_writable_in(void __user *buf, size_t len,
 	if (!access_ok(buf, len))
 		return -EFAULT;
 	for (addr &= PAGE_MASK; addr < end; addr += PAGE_SIZE) {
-		if (wp && addr >= wp->start && addr < wp->end)
+		if (wp && kc_wpages_has(wp, addr))
 			continue;
-		if (get_user_pages_fast_only(addr, 1, FOLL_WRITE, &page) != 1)
-			return fault_in_safe_writeable(buf, len) ? -EFAULT : 0;
-		put_page(page);
-		if (!wp)
-			continue;
-		if (addr == wp->end && wp->end > wp->start) {
-			wp->end += PAGE_SIZE;
-		} else if (addr + PAGE_SIZE == wp->start) {
-			wp->start = addr;
-		} else {
-			wp->start = addr;
-			wp->end = addr + PAGE_SIZE;
+		if (get_user_pages_fast_only(addr, 1, FOLL_WRITE, &page) != 1) {
+			if (fault_in_safe_writeable(buf, len))
+				return -EFAULT;
+			break;
 		}
+		put_page(page);
+		if (wp)
+			kc_wpages_add(wp, addr);
 	}
 	return 0;
-}
-
-static int kc_user_writable(void __user *buf, size_t len)
-{
-	return kc_user_writable_in(buf, len, NULL);
 }
 
 static int kc_recv_mbuf(struct kc_uchan *uc, struct kcoro_mbuf **mp,
@@ -1247,48 +1256,14 @@ struct kc_sel {
 };
 
 /*
- * Pages a select proved writable in this call: a page written to or
- * walked once is not walked again (the result fields, the clause array
- * and receive buffers are often on one stack page).
- */
-struct kc_sel_pages {
-	unsigned long page[4];
-	unsigned int n;
-};
-
-static void kc_sel_page_ok(struct kc_sel_pages *wp, unsigned long page)
-{
-	if (wp->n < ARRAY_SIZE(wp->page))
-		wp->page[wp->n++] = page;
-}
-
-/*
- * kc_user_writable() for a select: a receive must not take a message
+ * kc_user_writable_in() for a select: a receive must not take a message
  * it could not copy out, so every page it would write to is checked
  * before any clause is taken, each page once.
  */
-static int kc_sel_writable(struct kc_sel_pages *wp, void __user *buf,
+static int kc_sel_writable(struct kc_wpages *wp, void __user *buf,
 			   size_t len)
 {
-	unsigned long addr = (unsigned long)buf, end = addr + len, p, a, b;
-	unsigned int i;
-
-	if (!len)
-		return 0;
-	if (!access_ok(buf, len))
-		return -EFAULT;
-	for (p = addr & PAGE_MASK; p < end; p += PAGE_SIZE) {
-		for (i = 0; i < wp->n && wp->page[i] != p; i++)
-			;
-		if (i < wp->n)
-			continue;
-		a = max(p, addr);
-		b = min(p + PAGE_SIZE, end);
-		if (kc_user_writable((void __user *)a, b - a))
-			return -EFAULT;
-		kc_sel_page_ok(wp, p);
-	}
-	return 0;
+	return kc_user_writable_in(buf, len, wp);
 }
 
 /*
@@ -1346,14 +1321,14 @@ static int kc_sel_check_out(struct kcoro_select __user *uarg,
 			    const struct kcoro_sel_clause *u,
 			    const struct kc_sel *ks, unsigned int n)
 {
-	struct kc_sel_pages wp = { .n = 0 };
+	struct kc_wpages wp = { .n = 0 };
 	unsigned int i;
 
 	if (put_user(0, &uarg->index) || put_user(0, &uarg->status))
 		return -EFAULT;
-	kc_sel_page_ok(&wp, (unsigned long)&uarg->index & PAGE_MASK);
+	kc_wpages_add(&wp, (unsigned long)&uarg->index & PAGE_MASK);
 	if (((unsigned long)&uarg->status & PAGE_MASK) != wp.page[0])
-		kc_sel_page_ok(&wp, (unsigned long)&uarg->status & PAGE_MASK);
+		kc_wpages_add(&wp, (unsigned long)&uarg->status & PAGE_MASK);
 	if (kc_sel_writable(&wp, uclauses, n * sizeof(*uclauses)))
 		return -EFAULT;
 	for (i = 0; i < n; i++) {
