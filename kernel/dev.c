@@ -808,23 +808,19 @@ static int kc_recv_mbuf(struct kc_uchan *uc, struct kcoro_mbuf **mp,
 }
 
 /*
- * Receive one message into @buf (@size bytes).  Returns the message's
- * full length.  Faults on @buf are found before the message is taken when
- * they can be; a copy that still faults loses the message (counted in
- * undelivered).  A batch passes the pages it checked already in @wp and
- * frees its messages through @mf; a single receive passes NULLs.
+ * Receive one message into @buf (@size bytes), which kc_user_writable_in()
+ * has checked.  Returns the message's full length.  A copy that still
+ * faults (the buffer went away meanwhile) loses the message (counted in
+ * undelivered).  A batch frees its messages through @mf; others pass NULL.
  */
-static ssize_t kc_recv_user_in(struct kc_uchan *uc, void __user *buf,
+static ssize_t kc_recv_checked(struct kc_uchan *uc, void __user *buf,
 			       size_t size, const struct kc_wait *w,
-			       struct kc_wpages *wp, struct kc_mfree *mf)
+			       struct kc_mfree *mf)
 {
 	struct kcoro_mbuf *m;
 	size_t n;
 	int ret;
 
-	n = min_t(size_t, size, uc->max_msg);
-	if (kc_user_writable_in(buf, n, wp))
-		return -EFAULT;
 	ret = kc_recv_mbuf(uc, &m, w);
 	if (ret)
 		return ret;
@@ -840,6 +836,22 @@ static ssize_t kc_recv_user_in(struct kc_uchan *uc, void __user *buf,
 	else
 		kcoro_mbuf_free(m);
 	return n;
+}
+
+/*
+ * Receive one message into @buf (@size bytes).  Returns the message's
+ * full length.  Faults on @buf are found before the message is taken when
+ * they can be; a copy that still faults loses the message (counted in
+ * undelivered).  A batch passes the pages it checked already in @wp and
+ * frees its messages through @mf; a single receive passes NULLs.
+ */
+static ssize_t kc_recv_user_in(struct kc_uchan *uc, void __user *buf,
+			       size_t size, const struct kc_wait *w,
+			       struct kc_wpages *wp, struct kc_mfree *mf)
+{
+	if (kc_user_writable_in(buf, min_t(size_t, size, uc->max_msg), wp))
+		return -EFAULT;
+	return kc_recv_checked(uc, buf, size, w, mf);
 }
 
 static ssize_t kc_recv_user(struct kc_uchan *uc, void __user *buf,
@@ -1008,6 +1020,98 @@ static long kc_ioc_batch(struct file *file, struct kc_uchan *uc,
 	kc_mfree_flush(&mf);
 	if (i)
 		return i;
+	return ret;
+}
+
+/* fd_file() came with the struct fd of 6.12; 6.1 has a plain member. */
+#ifndef fd_file
+#define fd_file(f)	((f).file)
+#endif
+
+/*
+ * KCORO_IOC_CALL: send a request on @uc (the ioctl's file), then receive
+ * the reply on the channel of call.rep_fd, both within one deadline.
+ *
+ * The caller must always learn whether its request went out (call.sent),
+ * so everything that could keep that from being reported is checked
+ * before the send: the reply channel, the reply buffer (as a receive
+ * does) and that call.rep_len and call.sent can be written.  A failed
+ * send sent nothing (or, blocking on a closed channel, handed the request
+ * to the undelivered hook, as KCORO_IOC_SEND does) and may restart the
+ * whole call.  Once the request is out, a failure stores sent = 1 before
+ * returning: a signal's -ERESTARTSYS then re-enters this ioctl with
+ * sent = 1, which only waits for the reply, so no request is ever sent
+ * twice by a restart.  The argument carries the state across the
+ * restart (as select() carries its remaining time) rather than a
+ * restart_block: that would have to keep the reply file and point into
+ * this module while the task is back in userspace, and a handler
+ * without SA_RESTART would still turn it into EINTR.
+ */
+static int kc_call_put(struct kcoro_call __user *uarg, u32 rep_len, u32 sent)
+{
+	/* One aligned word: one access window, never split across pages. */
+	BUILD_BUG_ON(offsetof(struct kcoro_call, sent) !=
+		     offsetof(struct kcoro_call, rep_len) + sizeof(u32) ||
+		     offsetof(struct kcoro_call, rep_len) % sizeof(u64));
+	if (!user_write_access_begin(&uarg->rep_len, 2 * sizeof(u32)))
+		return -EFAULT;
+	unsafe_put_user(rep_len, &uarg->rep_len, efault);
+	unsafe_put_user(sent, &uarg->sent, efault);
+	user_write_access_end();
+	return 0;
+efault:
+	user_write_access_end();
+	return -EFAULT;
+}
+
+static long kc_ioc_call(struct file *file, struct kc_uchan *uc,
+			struct kcoro_call __user *uarg)
+{
+	struct kc_uchan *ruc;
+	struct kcoro_call c;
+	void __user *rbuf;
+	struct kc_wait w;
+	struct fd rf;
+	long ret;
+
+	if (copy_from_user(&c, uarg, sizeof(c)))
+		return -EFAULT;
+	if (c.flags & ~KC_MSG_FLAGS || c.sent > 1 || c.reserved0 ||
+	    c.reserved)
+		return -EINVAL;
+	ret = kc_wait_parse(file, c.flags, c.timeout_ns, &w);
+	if (ret)
+		return ret;
+	rf = fdget(c.rep_fd);
+	if (!fd_file(rf))
+		return -EBADF;
+	ret = -EINVAL;
+	if (fd_file(rf)->f_op != &kc_chan_fops)
+		goto out;
+	ruc = kc_file_uchan(fd_file(rf));
+	rbuf = u64_to_user_ptr(c.rep_buf);
+	ret = -EFAULT;
+	if (kc_user_writable_in(rbuf, min_t(size_t, c.rep_len, ruc->max_msg), NULL) ||
+	    kc_call_put(uarg, c.rep_len, c.sent))
+		goto out;
+	if (!c.sent) {
+		ret = kc_send_user(uc, u64_to_user_ptr(c.req_buf), c.req_len,
+				   &w);
+		if (ret)
+			goto out;
+	}
+	/* NONBLOCK and O_NONBLOCK are for the send: the reply is waited for. */
+	w.nonblock = false;
+	ret = kc_recv_checked(ruc, rbuf, c.rep_len, &w, NULL);
+	if (ret >= 0) {
+		/* The reply was copied; only its length can be lost. */
+		if (kc_call_put(uarg, ret, 0))
+			ret = -EFAULT;
+	} else if (kc_call_put(uarg, c.rep_len, 1)) {
+		ret = -EFAULT;	/* never restart what cannot say it sent */
+	}
+out:
+	fdput(rf);
 	return ret;
 }
 
@@ -1460,6 +1564,8 @@ static long kc_chan_ioctl(struct file *file, unsigned int cmd,
 		return kc_ioc_batch(file, uc, uarg, true);
 	case KCORO_IOC_RECV_BATCH:
 		return kc_ioc_batch(file, uc, uarg, false);
+	case KCORO_IOC_CALL:
+		return kc_ioc_call(file, uc, uarg);
 	case KCORO_IOC_CLOSE:
 	case KCORO_IOC_CANCEL:
 		if (arg)

@@ -284,6 +284,48 @@ struct kcoro_select {
 	__u64 reserved;
 };
 
+/**
+ * struct kcoro_call - KCORO_IOC_CALL: send a request, wait for its reply
+ * @req_buf: pointer to the request
+ * @rep_buf: pointer to the buffer for the reply
+ * @req_len: the request's length
+ * @rep_fd: the channel fd the reply is received from (the ioctl's own fd
+ *	is the request channel)
+ * @flags: KCORO_MSG_NONBLOCK (the request is sent only if that does not
+ *	wait; the reply is always waited for, until the deadline),
+ *	KCORO_MSG_TIMEOUT, KCORO_MSG_ABSTIME: one deadline for both halves
+ * @reserved0: must be zero
+ * @timeout_ns: as kcoro_msg.timeout_ns
+ * @rep_len: the reply buffer's size, and on success the reply's full
+ *	length (truncation when > buffer size)
+ * @sent: in: 0 to make a call; 1 to skip the send and only wait for the
+ *	reply of a call that failed after sending its request.  Out: 1
+ *	when the call fails after its request was sent, 0 when it returns
+ *	a reply; unchanged when it fails before sending.
+ * @reserved: must be zero
+ *
+ * @rep_len and @sent, the fields the kernel writes, share one aligned
+ * 8-byte word.
+ *
+ * Every request is sent at most once: a signal that interrupts the wait
+ * for the reply sets @sent, so a restarted call only waits.
+ *
+ * Return (ioctl): the reply's full length (also stored in @rep_len); at
+ * most the buffer size was copied.
+ */
+struct kcoro_call {
+	__u64 req_buf;
+	__u64 rep_buf;
+	__u32 req_len;
+	__s32 rep_fd;
+	__u32 flags;
+	__u32 reserved0;
+	__s64 timeout_ns;
+	__u32 rep_len;
+	__u32 sent;
+	__u64 reserved;
+};
+
 #define KCORO_IOC_MAGIC		0xC0
 
 /* on /dev/kcoro */
@@ -299,5 +341,6 @@ struct kcoro_select {
 #define KCORO_IOC_CLOSE		_IO(KCORO_IOC_MAGIC, 0x54)
 #define KCORO_IOC_CANCEL	_IO(KCORO_IOC_MAGIC, 0x55)
 #define KCORO_IOC_CHAN_INFO	_IOWR(KCORO_IOC_MAGIC, 0x56, struct kcoro_chan_info)
+#define KCORO_IOC_CALL		_IOWR(KCORO_IOC_MAGIC, 0x57, struct kcoro_call)
 
 #endif /* _UAPI_LINUX_KCORO_H */

@@ -23,6 +23,7 @@ KC_SIZE(kcoro_batch, 32);
 KC_SIZE(kcoro_iov, 16);
 KC_SIZE(kcoro_sel_clause, 24);
 KC_SIZE(kcoro_select, 40);
+KC_SIZE(kcoro_call, 56);
 
 static inline uint64_t ptr64(const void *p)
 {
@@ -121,6 +122,35 @@ ssize_t kcoro_recv_timeout(int chfd, void *buf, size_t len,
 		len = UINT32_MAX;
 	return kc_msg(chfd, KCORO_IOC_RECV, buf, len,
 		      flags | KCORO_MSG_TIMEOUT, timeout_ns);
+}
+
+ssize_t kcoro_call(int req_fd, const void *req, size_t req_len, int rep_fd,
+		   void *rep, size_t rep_size, unsigned int flags,
+		   int64_t timeout_ns, int *sent)
+{
+	struct kcoro_call c;
+	long ret;
+
+	if (sent)
+		*sent = 0;
+	if (req_len > UINT32_MAX)
+		return -EMSGSIZE;
+	if (rep_size > UINT32_MAX)
+		rep_size = UINT32_MAX;
+	memset(&c, 0, sizeof(c));
+	c.req_buf = ptr64(req);
+	c.req_len = req_len;
+	c.rep_buf = ptr64(rep);
+	c.rep_len = rep_size;
+	c.rep_fd = rep_fd;
+	c.flags = flags;
+	c.timeout_ns = timeout_ns;
+	ret = kc_ioctl(req_fd, KCORO_IOC_CALL, &c);
+	if (ret >= 0)
+		ret = c.rep_len;
+	if (sent)
+		*sent = ret >= 0 || c.sent;
+	return ret;
 }
 
 static int kc_batch(int chfd, unsigned long cmd, const struct kcoro_iov *iov,

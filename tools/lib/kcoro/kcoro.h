@@ -139,6 +139,35 @@ ssize_t kcoro_recv_timeout(int chfd, void *buf, size_t len,
 			   unsigned int flags, int64_t timeout_ns);
 
 /**
+ * kcoro_call() - send a request and wait for its reply, in one call
+ * @req_fd: the request channel fd
+ * @req: the request
+ * @req_len: its length
+ * @rep_fd: the reply channel fd
+ * @rep: where to copy the reply
+ * @rep_size: size of @rep; a longer reply is truncated
+ * @flags: 0, KCORO_MSG_NONBLOCK (send only if that does not wait; the
+ *	reply is always waited for), KCORO_MSG_TIMEOUT (one deadline for
+ *	both halves), KCORO_MSG_ABSTIME
+ * @timeout_ns: with KCORO_MSG_TIMEOUT, as for kcoro_recv_timeout()
+ * @sent: if not NULL, set to 1 when the request was sent (always, when
+ *	a reply is returned) and to 0 when it was not
+ *
+ * KCORO_IOC_CALL: the request is sent exactly once or not at all, also
+ * when a signal comes (a restarted call only waits for the reply).  To
+ * keep waiting for the reply of a call that failed with *@sent = 1,
+ * receive it from @rep_fd (kcoro_recv(), kcoro_recv_timeout()).
+ *
+ * Return: the reply's full length (which may exceed @rep_size), or
+ * -errno: with *@sent = 0 those of kcoro_send_timeout(), -EBADF or
+ * -EINVAL for @rep_fd; with *@sent = 1 -ETIMEDOUT, -EINTR, -EPIPE (the
+ * reply channel is closed and drained, or cancelled), -EFAULT.
+ */
+ssize_t kcoro_call(int req_fd, const void *req, size_t req_len, int rep_fd,
+		   void *rep, size_t rep_size, unsigned int flags,
+		   int64_t timeout_ns, int *sent);
+
+/**
  * kcoro_iov_set() - fill one batch element
  * @iov: the element
  * @buf: message (send) or buffer (receive)
