@@ -23,7 +23,7 @@ USER_CFLAGS	:= -O2 -g -static -pthread -Wall -Wextra -Werror \
 		   -I$(TOP)/include/uapi -I$(LIBKCORO_DIR)
 LIBKCORO_DEPS	:= $(LIBKCORO_DIR)/kcoro.h $(TOP)/include/uapi/linux/kcoro.h
 
-SELFTESTS	:= kcoro_dev_test kcoro_chan_test kcoro_select_test \
+SELFTESTS	:= kcoro_dev_test kcoro_call_test kcoro_chan_test kcoro_select_test \
 		   kcoro_select_proc_test \
 		   kcoro_proc_test kcoro_service_test kcoro_fuzz_test \
 		   kcoro_sched_test kcoro_limits_test

@@ -6,7 +6,7 @@
 # kcoro does not unload, and kcoro-vm judges the console besides.
 insmod kcoro.ko
 [ -c /dev/kcoro ]
-tests="kcoro_dev_test kcoro_chan_test kcoro_select_test kcoro_select_proc_test
+tests="kcoro_dev_test kcoro_call_test kcoro_chan_test kcoro_select_test kcoro_select_proc_test
 	kcoro_proc_test kcoro_service_test
 	kcoro_fuzz_test kcoro_sched_test kcoro_limits_test"
 
