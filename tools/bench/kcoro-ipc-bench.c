@@ -7,6 +7,8 @@
  *    the reply, from a second process (kcoro channels, two pipes, two
  *    eventfds with an 8-byte counter, two POSIX message queues, a unix
  *    SOCK_SEQPACKET socket pair) or from kcoro's in-kernel ECHO service;
+ *    kcoro's client also with one KCORO_IOC_CALL per trip, and a server
+ *    that answers with KCORO_IOC_CALL too (reply, then wait for the next);
  *  - throughput: one producer process sends 64-byte messages to one
  *    consumer process (kcoro ioctl, write()/read(), and batches of 64
  *    with and without KCORO_BATCH_WAITALL, against a pipe moving the same
@@ -197,6 +199,21 @@ static int kc_recv(int fd, void *buf, size_t len)
 	return (unsigned int)r == m.len ? r : -EPROTO;
 }
 
+/* KCORO_IOC_CALL: send on @tx, receive the reply from @rx. */
+static int kc_call(int tx, int rx, void *req, size_t len, void *rep,
+		   size_t size)
+{
+	struct kcoro_call c = {
+		.req_buf = (uintptr_t)req, .req_len = len,
+		.rep_buf = (uintptr_t)rep, .rep_len = size, .rep_fd = rx,
+	};
+	int r = ioctl(tx, KCORO_IOC_CALL, &c);
+
+	if (r < 0)
+		return -errno;
+	return (unsigned int)r == c.rep_len ? r : -EPROTO;
+}
+
 static int mq_send1(int fd, void *buf, size_t len)
 {
 	return mq_send(fd, buf, len, 0) ? -errno : 0;
@@ -339,6 +356,9 @@ static int open_seqpacket(struct ends *e, long arg)
  * @recv: receive one message into a buffer of the given size
  * @len: message size (8 for eventfd's counter)
  * @kernel_server: the server is kcoro's ECHO service, not a process
+ * @call: if set, the client sends and receives the reply with one call
+ * @server_call: the server process answers with @call too (it sends the
+ *	reply and receives the next request in one call)
  */
 struct transport {
 	int (*open)(struct ends *e, long arg);
@@ -346,6 +366,9 @@ struct transport {
 	int (*recv)(int fd, void *buf, size_t len);
 	size_t len;
 	bool kernel_server;
+	int (*call)(int tx, int rx, void *req, size_t len, void *rep,
+		    size_t size);
+	bool server_call;
 };
 
 static const struct transport t_kcoro_ioctl = {
@@ -368,6 +391,32 @@ static const struct transport t_kcoro_echo = {
 	.recv = kc_recv,
 	.len = MSG_SIZE,
 	.kernel_server = true,
+};
+
+static const struct transport t_kcoro_call = {
+	.open = open_kcoro,
+	.send = kc_send,
+	.recv = kc_recv,
+	.len = MSG_SIZE,
+	.call = kc_call,
+};
+
+static const struct transport t_kcoro_call_both = {
+	.open = open_kcoro,
+	.send = kc_send,
+	.recv = kc_recv,
+	.len = MSG_SIZE,
+	.call = kc_call,
+	.server_call = true,
+};
+
+static const struct transport t_kcoro_call_echo = {
+	.open = open_echo,
+	.send = kc_send,
+	.recv = kc_recv,
+	.len = MSG_SIZE,
+	.kernel_server = true,
+	.call = kc_call,
 };
 
 static const struct transport t_pipe = {
@@ -511,17 +560,25 @@ static int rt_server(struct bench *b, struct ends *e, unsigned long ops)
 	unsigned long i;
 	int r;
 
+	r = t->recv(e->req.rx, buf, sizeof(buf));
 	for (i = 0; i < ops; i++) {
-		r = t->recv(e->req.rx, buf, sizeof(buf));
 		if (r != (int)t->len) {
 			report(b, "server receive", r < 0 ? r : -EPROTO);
 			return -1;
+		}
+		/* reply and wait for the next request, in one call */
+		if (t->server_call && i + 1 < ops) {
+			r = t->call(e->rep.tx, e->req.rx, buf, t->len, buf,
+				    sizeof(buf));
+			continue;
 		}
 		r = t->send(e->rep.tx, buf, t->len);
 		if (r) {
 			report(b, "server send", r);
 			return -1;
 		}
+		if (i + 1 < ops)
+			r = t->recv(e->req.rx, buf, sizeof(buf));
 	}
 	return 0;
 }
@@ -557,12 +614,16 @@ static int run_roundtrip(struct bench *b, unsigned long ops, uint64_t *ns)
 	for (i = 0; i < ops; i++) {
 		if (t != &t_eventfd)
 			put_seq(req, t->len, i);
-		r = t->send(e.req.tx, req, t->len);
+		r = t->call ? 0 : t->send(e.req.tx, req, t->len);
 		if (r) {
 			report(b, "send", r);
 			break;
 		}
-		r = t->recv(e.rep.rx, rep, sizeof(rep));
+		if (t->call)
+			r = t->call(e.req.tx, e.rep.rx, req, t->len, rep,
+				    sizeof(rep));
+		else
+			r = t->recv(e.rep.rx, rep, sizeof(rep));
 		if (r != (int)t->len) {
 			r = r < 0 ? r : -EPROTO;
 			report(b, "receive", r);
@@ -1086,12 +1147,17 @@ static int run_local(struct bench *b, unsigned long ops, uint64_t *ns)
 	start = now_ns();
 	for (i = 0; i < ops; i++) {
 		put_seq(buf, sizeof(buf), i);
-		r = t->send(e.req.tx, buf, t->len);
+		r = t->call ? 0 : t->send(e.req.tx, buf, t->len);
 		if (r) {
 			report(b, "send", r);
 			break;
 		}
-		r = t->recv(e.req.rx, got, sizeof(got));
+		/* a call on one channel: its request is its reply */
+		if (t->call)
+			r = t->call(e.req.tx, e.req.rx, buf, t->len, got,
+				    sizeof(got));
+		else
+			r = t->recv(e.req.rx, got, sizeof(got));
 		if (r != (int)t->len || memcmp(buf, got, t->len)) {
 			r = r < 0 ? r : -EBADMSG;
 			report(b, "receive", r);
@@ -1178,7 +1244,10 @@ enum {
 	RT_KC,
 	RT_KC_RV,
 	RT_KC_RW,
+	RT_KC_CALL,
+	RT_KC_CALL_BOTH,
 	RT_KC_ECHO,
+	RT_KC_CALL_ECHO,
 	TP_PIPE,
 	TP_PIPE_BULK,
 	TP_KC,
@@ -1188,6 +1257,7 @@ enum {
 	L_PIPE,
 	L_KC,
 	L_KC_RW,
+	L_KC_CALL,
 	L_KC_BATCH,
 	TS_EPOLL,
 	TS_KC_SEL,
@@ -1208,8 +1278,14 @@ static struct bench benches[B_NR] = {
 		       &t_kcoro_ioctl, KCORO_CAP_RENDEZVOUS, true },
 	[RT_KC_RW] = { "kcoro write/read, capacity 1", run_roundtrip,
 		       &t_kcoro_rw, 1, true },
+	[RT_KC_CALL] = { "kcoro CALL ioctl, capacity 1", run_roundtrip,
+			 &t_kcoro_call, 1, true },
+	[RT_KC_CALL_BOTH] = { "kcoro CALL ioctl, server CALLs too, cap 1",
+			      run_roundtrip, &t_kcoro_call_both, 1, true },
 	[RT_KC_ECHO] = { "kcoro ECHO service, 1 coroutine, cap 1",
 			 run_roundtrip, &t_kcoro_echo, 1, true },
+	[RT_KC_CALL_ECHO] = { "kcoro CALL to ECHO service", run_roundtrip,
+			      &t_kcoro_call_echo, 1, true },
 	[TP_PIPE] = { "pipe, 64-byte write/read", run_throughput, &t_pipe },
 	[TP_PIPE_BULK] = { "pipe, 4096-byte write/read (64 msgs)",
 			   run_throughput_bulk, &t_pipe },
@@ -1233,6 +1309,8 @@ static struct bench benches[B_NR] = {
 		   THRU_CAP, true },
 	[L_KC_RW] = { "kcoro write+read", run_local, &t_kcoro_rw, THRU_CAP,
 		      true },
+	[L_KC_CALL] = { "kcoro CALL ioctl, one channel", run_local,
+			&t_kcoro_call, THRU_CAP, true },
 	[L_KC_BATCH] = { "kcoro SEND_BATCH+RECV_BATCH x64", run_local_batch,
 			 &t_kcoro_ioctl, THRU_CAP, true },
 	[TS_EPOLL] = { "epoll_wait + read, 2 pipes", run_two, &t_pipe },
@@ -1249,7 +1327,10 @@ static const char * const bench_keys[B_NR] = {
 	[RT_KC] = "rt-kc",
 	[RT_KC_RV] = "rt-kc-rv",
 	[RT_KC_RW] = "rt-kc-rw",
+	[RT_KC_CALL] = "rt-call",
+	[RT_KC_CALL_BOTH] = "rt-call-both",
 	[RT_KC_ECHO] = "rt-echo",
+	[RT_KC_CALL_ECHO] = "rt-call-echo",
 	[TP_PIPE] = "tp-pipe",
 	[TP_PIPE_BULK] = "tp-pipe-4k",
 	[TP_KC] = "tp-kc",
@@ -1259,6 +1340,7 @@ static const char * const bench_keys[B_NR] = {
 	[L_PIPE] = "local-pipe",
 	[L_KC] = "local-kc",
 	[L_KC_RW] = "local-kc-rw",
+	[L_KC_CALL] = "local-call",
 	[L_KC_BATCH] = "local-kc-batch",
 	[TS_EPOLL] = "sel-epoll",
 	[TS_KC_SEL] = "sel-kc",
@@ -1480,7 +1562,7 @@ static void print_table(const struct table *tb)
 static const struct table tables[] = {
 	{
 		"round trip: 64-byte request + reply between 2 processes (or the in-kernel ECHO service)",
-		RT_PIPE, RT_KC_ECHO, "per trip", false,
+		RT_PIPE, RT_KC_CALL_ECHO, "per trip", false,
 		{ RT_PIPE, RT_EVENTFD, RT_MQUEUE, RT_UNIX, -1 },
 		{ "vs pipe", "vs eventfd", "vs mqueue", "vs unix" },
 	},
