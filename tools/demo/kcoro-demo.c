@@ -10,6 +10,9 @@
  * checksum.  When the producers are done the request channel is closed:
  * the coroutines answer what is left, then close the reply channel, which
  * ends the consumers.  Every request must come back exactly once.
+ * Then one process calls a second checksum service (one coroutine) with
+ * KCORO_IOC_CALL (kcoro_call(): the request sent and its reply received
+ * in one system call) and checks every reply.
  *
  * Usage: kcoro-demo [producers [consumers [requests [workers]]]]
  */
@@ -160,6 +163,43 @@ static int consumer(int rep, struct shared *sh, uint32_t c, uint32_t nprod,
 	}
 }
 
+/*
+ * One client calling a service: each kcoro_call() sends a request and
+ * waits for its reply (at most 10 s) in one system call.
+ */
+static int call_service(int req, int rep, uint32_t n)
+{
+	unsigned char buf[MAX_REQ], reply[MAX_REQ + 4];
+	uint32_t seq, len, crc, good = 0;
+	int64_t t0, t1;
+	ssize_t ret;
+	int sent;
+
+	t0 = kcoro_deadline(0);
+	for (seq = 0; seq < n; seq++) {
+		len = req_len(MAX_PROCS, seq);
+		req_fill(buf, MAX_PROCS, seq, len);
+		ret = kcoro_call(req, buf, len, rep, reply, sizeof(reply),
+				 KCORO_MSG_TIMEOUT, 10000000000LL, &sent);
+		if (ret < 0) {
+			say("call %u: %s (the request was %s)", seq,
+			    strerror(-ret), sent ? "sent" : "not sent");
+			break;
+		}
+		if (ret != len + 4)
+			continue;
+		memcpy(&crc, reply + len, 4);		/* little endian */
+		good += !memcmp(reply, buf, len) &&
+			crc == kcoro_crc32c(0, buf, len);
+	}
+	t1 = kcoro_deadline(0);
+	say("call: one process, %u KCORO_IOC_CALLs to a checksum service of 1 coroutine",
+	    n);
+	say("call: %u replies correct, %lld us per call (request and reply)", good,
+	    (long long)(t1 - t0) / 1000 / (n ? n : 1));
+	return good == n ? 0 : 1;
+}
+
 static int arg(int argc, char **argv, int i, int dflt, int max)
 {
 	int v = argc > i ? atoi(argv[i]) : dflt;
@@ -176,7 +216,7 @@ int main(int argc, char **argv)
 	uint64_t total = 0, good = 0, bad = 0, once = 0, bytes = 0;
 	struct kcoro_chan_info ri, pi;
 	pid_t pids[2 * MAX_PROCS];
-	int dev, req, rep, ret, status, failed = 0;
+	int dev, req, rep, creq, crep, ret, status, failed = 0;
 	struct shared *sh;
 	int64_t t0, t1;
 	size_t shsize;
@@ -191,6 +231,12 @@ int main(int argc, char **argv)
 	}
 	ret = kcoro_service_create(dev, KCORO_SERVICE_CHECKSUM, workers, 16,
 				   MAX_REQ, KCORO_CHAN_CLOEXEC, &req, &rep);
+	if (ret) {
+		say("KCORO_IOC_SERVICE_CREATE: %s", strerror(-ret));
+		return 1;
+	}
+	ret = kcoro_service_create(dev, KCORO_SERVICE_CHECKSUM, 1, 1, MAX_REQ,
+				   KCORO_CHAN_CLOEXEC, &creq, &crep);
 	if (ret) {
 		say("KCORO_IOC_SERVICE_CREATE: %s", strerror(-ret));
 		return 1;
@@ -291,5 +337,8 @@ int main(int argc, char **argv)
 	say("every request answered exactly once, every crc32c correct");
 	close(req);
 	close(rep);
-	return 0;
+	ret = call_service(creq, crep, n);
+	close(creq);
+	close(crep);
+	return ret;
 }
