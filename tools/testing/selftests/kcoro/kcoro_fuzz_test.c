@@ -142,6 +142,7 @@ static void fill_arg(struct fuzz *f, char *p, unsigned int nr)
 	struct kcoro_batch *b = (void *)p;
 	struct kcoro_chan_info *ci = (void *)p;
 	struct kcoro_select *sel = (void *)p;
+	struct kcoro_call *call = (void *)p;
 	struct kcoro_sel_clause *cl;
 	struct kcoro_iov *iov;
 	unsigned int i;
@@ -206,6 +207,28 @@ static void fill_arg(struct fuzz *f, char *p, unsigned int nr)
 	case 0x56:
 		ci->size = rnd_size(f, KCORO_CHAN_INFO_SIZE_VER0);
 		break;
+	case 0x57:
+		/*
+		 * A call waits for its reply whatever O_NONBLOCK says: here
+		 * never longer than its relative timeout of at most 1 ms.
+		 */
+		call->req_buf = rnd(f, 3) ? (uintptr_t)f->arena + f->pg +
+			rnd(f, f->pg) : rnd_ptr(f);
+		call->req_len = rnd(f, 3) ? rnd(f, 128) : rnd_len(f);
+		call->rep_buf = rnd(f, 3) ? (uintptr_t)f->arena + f->pg +
+			rnd(f, f->pg) : rnd_ptr(f);
+		call->rep_len = rnd(f, 3) ? rnd(f, 128) : rnd_len(f);
+		call->rep_fd = rnd(f, 10) ? f->chans[rnd(f, NCHAN)] :
+			rnd(f, 2) ? -1 : f->pipefd;
+		call->flags = (rnd_flags(f) & ~KCORO_MSG_ABSTIME) |
+			KCORO_MSG_TIMEOUT;
+		call->timeout_ns = rnd(f, 1000000);
+		call->sent = rnd(f, 10) ? rnd(f, 2) : rnd(f, 0);
+		if (!rnd(f, 20))
+			call->reserved0 = rnd(f, 0);
+		if (!rnd(f, 20))
+			call->reserved = rnd(f, 0);
+		break;
 	case 0x42:
 		/*
 		 * select ignores O_NONBLOCK: it never waits here (NONBLOCK or
@@ -249,7 +272,7 @@ static unsigned long rnd_cmd(struct fuzz *f, unsigned int *nr)
 		KCORO_IOC_CHAN_CREATE, KCORO_IOC_SERVICE_CREATE, KCORO_IOC_SEND,
 		KCORO_IOC_RECV, KCORO_IOC_SEND_BATCH, KCORO_IOC_RECV_BATCH,
 		KCORO_IOC_CLOSE, KCORO_IOC_CANCEL, KCORO_IOC_CHAN_INFO,
-		KCORO_IOC_SELECT,
+		KCORO_IOC_SELECT, KCORO_IOC_CALL,
 	};
 	unsigned long cmd;
 
@@ -331,8 +354,11 @@ static void one_call(struct fuzz *f)
 		arg = rnd(f, 6) ? (uintptr_t)argbuf : rnd_native_ptr(f);
 		if (nr == 0x54 || nr == 0x55)	/* CLOSE/CANCEL: mostly 0 */
 			arg = rnd(f, 3) ? 0 : arg;
-		/* a select may wait: only ever on the argument made for it */
-		if (nr == 0x42 && arg != (uintptr_t)argbuf)
+		/*
+		 * A select or a call may wait: only ever on the argument
+		 * made for it.
+		 */
+		if ((nr == 0x42 || nr == 0x57) && arg != (uintptr_t)argbuf)
 			arg = rnd(f, 2) ? 0 : (uintptr_t)f->guard;
 		ret = ioctl(fd, cmd, arg);
 	}
