@@ -1258,6 +1258,8 @@ static __always_inline void kc_waiter_init(struct kc_waiter *w, bool sender)
 	w->keep = 0;
 	w->elem = NULL;
 	w->result = 0;
+	w->index = 0;
+	w->clause = 0;
 	if (co) {
 		w->kind = KC_WAITER_CORO;
 		w->co = co;
@@ -2470,7 +2472,7 @@ static int kc_send_submit(struct kcoro_chan *ch, void *elem,
 static int kc_send(struct kcoro_chan *ch, void *elem, ktime_t deadline,
 		   bool keep)
 {
-	struct kc_waiter w;
+	struct kc_waiter w __uninitialized;	/* kc_waiter_init() */
 	int ret;
 
 	kc_waiter_init(&w, true);
@@ -2634,7 +2636,7 @@ static int kc_recv_submit(struct kcoro_chan *ch, void **elem,
 
 static int kc_recv(struct kcoro_chan *ch, void **elem, ktime_t deadline)
 {
-	struct kc_waiter w;
+	struct kc_waiter w __uninitialized;	/* kc_waiter_init() */
 	int ret;
 
 	kc_waiter_init(&w, false);
