@@ -2327,7 +2327,8 @@ static void kc_drop_first_until_in_buffer(struct kcoro_chan *ch, u64 global)
 /* ---------------------------------------------------------------- */
 /* waiting                                                           */
 
-static int kc_should_cancel(struct kc_waiter *w, ktime_t deadline)
+static __always_inline int kc_should_cancel(struct kc_waiter *w,
+					    ktime_t deadline)
 {
 	if (w->kind == KC_WAITER_CORO) {
 		if (test_bit(KCORO_FLAG_CANCELLED, &w->co->flags))
@@ -2373,8 +2374,9 @@ static int kc_waiter_try_cancel(struct kcoro_chan *ch, struct kc_waiter *w,
  * while *@state is @waiting: a coroutine parks, a thread sleeps
  * interruptibly.  Wake-ups may be spurious; the caller loops.
  */
-static void kc_waiter_sleep(struct kc_waiter *w, atomic_t *state, int waiting,
-			    ktime_t deadline)
+static __always_inline void kc_waiter_sleep(struct kc_waiter *w,
+					    atomic_t *state, int waiting,
+					    ktime_t deadline)
 {
 	if (w->kind == KC_WAITER_CORO) {
 		if (deadline == KTIME_MAX)
