@@ -55,6 +55,13 @@
  *   -ECANCELED, -EINTR): it leaves the queue as if it had never been in
  *   it, and a sender's element goes to the hook.  Completion wins over a
  *   late abort, so an aborted operation must still have been waiting.
+ *   One exception, a weaker rule: a blocking send that aborts while
+ *   another send overlaps it may abort with room in the buffer.  kcoro,
+ *   like Kotlin's BufferedChannel, decides that a send waits by counting
+ *   the cells that concurrent sends reserved but have not written yet, and
+ *   such a reservation can still fail (a receive poisons the unwritten
+ *   cell, the send moves on), so the buffer need never have been full.
+ *   The abort then takes no element and hands the send's to the hook.
  * - close returns whether the channel was open; waiting receivers fail,
  *   elements and waiting senders stay (receivers drain them, then -EPIPE).
  * - cancel returns whether the channel was open (neither closed nor
@@ -194,6 +201,7 @@ struct lin_checker {
 	u64 pred[LIN_MAX_EV];
 	s8 match[LIN_MAX_EV];
 	u64 all;
+	u64 send_overlap;	/* events that another send overlaps */
 	unsigned long states;
 	const char *why;
 };
@@ -332,6 +340,12 @@ static inline bool lin_step_send(struct lin_checker *c, struct lin_state *st,
 		return lin_complete(c, st, h, 0);
 	}
 	if (c->spec.cap == LIN_UNLIMITED || st->nq < c->spec.cap) {
+		/* The weaker rule for aborted sends (top of this file). */
+		if (!try && lin_is_abort(ev->res) && (c->send_overlap & bit)) {
+			st->hooked |= bit;
+			st->done |= bit;
+			return true;
+		}
 		if (ev->res || st->nq >= LIN_MAX_Q)
 			return false;
 		lin_q_push(st, e);
@@ -525,6 +539,7 @@ static inline int lin_prepare(struct lin_checker *c)
 		return LIN_MALFORMED;
 	}
 	c->all = c->n == 64 ? ~0ULL : (1ULL << c->n) - 1;
+	c->send_overlap = 0;
 	for (i = 0; i < c->n; i++) {
 		if (ev[i].op >= LIN_NR_OPS || ev[i].resp < ev[i].inv) {
 			c->why = "bad event";
@@ -535,6 +550,9 @@ static inline int lin_prepare(struct lin_checker *c)
 		for (j = 0; j < c->n; j++) {
 			if (ev[j].resp < ev[i].inv)
 				c->pred[i] |= 1ULL << j;
+			if (i != j && (ev[j].op == LIN_SEND || ev[j].op == LIN_TRY_SEND) &&
+			    ev[j].inv <= ev[i].resp && ev[i].inv <= ev[j].resp)
+				c->send_overlap |= 1ULL << i;
 			if (i != j && (ev[i].op == LIN_SEND || ev[i].op == LIN_TRY_SEND) &&
 			    (ev[j].op == LIN_SEND || ev[j].op == LIN_TRY_SEND) &&
 			    ev[i].val == ev[j].val) {

@@ -126,6 +126,16 @@ static void hand_written(void)
 	OK("unlimited never waits", unl,
 	   SND(1, 2, 1, 0), TSND(3, 4, 2, 0), SND(5, 6, 3, 0), TRCV(7, 8, 1, 0),
 	   RCV(9, 10, 2, 0), RCV(11, 12, 3, 0), TRCV(13, 14, 0, -EAGAIN));
+	/* The weaker rule for aborted sends (kcoro_lin.h), from a KCSAN run. */
+	OK("a send aborts with room while another send overlaps it", buf1,
+	   SND(1, 4, 1, -EINTR), SND(2, 7, 2, 0), HOOK(3, 1),
+	   TRCV(5, 6, 0, -EAGAIN), RCV(8, 9, 2, 0));
+	BAD("a send aborts with room and no other send", buf1,
+	    SND(1, 4, 1, -EINTR), HOOK(3, 1), TRCV(5, 6, 0, -EAGAIN),
+	    SND(7, 8, 2, 0), RCV(9, 10, 2, 0));
+	BAD("an aborted send with room still hands its element to the hook", buf1,
+	    SND(1, 4, 1, -EINTR), SND(2, 7, 2, 0), TRCV(5, 6, 0, -EAGAIN),
+	    RCV(8, 9, 2, 0));
 	OK("cancelled receive while an element arrives later", buf1,
 	   RCV(1, 4, 0, -ECANCELED), SND(5, 6, 1, 0), TRCV(7, 8, 1, 0));
 	OK("rendezvous try_recv takes a waiting sender", rdv,
