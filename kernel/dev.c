@@ -709,12 +709,16 @@ static int kc_send_mbuf(struct kc_uchan *uc, struct kcoro_mbuf *m,
 	return kc_wait_errno(w, ret);
 }
 
-static int kc_send_user(struct kc_uchan *uc, const void __user *buf,
-			size_t len, const struct kc_wait *w)
+/*
+ * Send @len bytes from @buf.  @charged: a batch has already charged the
+ * message (kc_batch_charge()), so only its buffer is allocated.
+ */
+static int kc_send_user_in(struct kc_uchan *uc, const void __user *buf,
+			   size_t len, const struct kc_wait *w, bool charged)
 {
 	struct kcoro_mbuf *m;
 
-	m = kc_mbuf_new(uc, len);
+	m = charged ? kc_mbuf_new_charged(uc, len) : kc_mbuf_new(uc, len);
 	if (IS_ERR(m))
 		return PTR_ERR(m);
 	if (copy_from_user(m->data, buf, len)) {
@@ -722,6 +726,12 @@ static int kc_send_user(struct kc_uchan *uc, const void __user *buf,
 		return -EFAULT;
 	}
 	return kc_send_mbuf(uc, m, w);
+}
+
+static int kc_send_user(struct kc_uchan *uc, const void __user *buf,
+			size_t len, const struct kc_wait *w)
+{
+	return kc_send_user_in(uc, buf, len, w, false);
 }
 
 /*
@@ -950,7 +960,6 @@ static long kc_ioc_batch(struct file *file, struct kc_uchan *uc,
 	struct kc_mfree mf = {};
 	struct kcoro_batch b;
 	struct kc_wait w;
-	struct kcoro_mbuf *m;
 	u32 i = 0, j, n, got, charged = 0;
 	size_t cost = 0;
 	long ret = 0;
@@ -978,21 +987,11 @@ static long kc_ioc_batch(struct file *file, struct kc_uchan *uc,
 				ret = -EINVAL;
 				break;
 			}
-			if (send && j < charged) {
-				cost -= kc_mbuf_cost(iov[j].len);
-				m = kc_mbuf_new_charged(uc, iov[j].len);
-				if (!IS_ERR(m) &&
-				    copy_from_user(m->data,
-						   u64_to_user_ptr(iov[j].buf),
-						   iov[j].len)) {
-					kcoro_mbuf_free(m);
-					m = ERR_PTR(-EFAULT);
-				}
-				ret = IS_ERR(m) ? PTR_ERR(m) :
-				      kc_send_mbuf(uc, m, &w);
-			} else if (send) {
-				ret = kc_send_user(uc, u64_to_user_ptr(iov[j].buf),
-						   iov[j].len, &w);
+			if (send) {
+				if (j < charged)
+					cost -= kc_mbuf_cost(iov[j].len);
+				ret = kc_send_user_in(uc, u64_to_user_ptr(iov[j].buf),
+						      iov[j].len, &w, j < charged);
 			} else {
 				ret = kc_recv_user_in(uc, u64_to_user_ptr(iov[j].buf),
 						      iov[j].len, &w, &wp, &mf);
@@ -1360,17 +1359,6 @@ struct kc_sel {
 };
 
 /*
- * kc_user_writable_in() for a select: a receive must not take a message
- * it could not copy out, so every page it would write to is checked
- * before any clause is taken, each page once.
- */
-static int kc_sel_writable(struct kc_wpages *wp, void __user *buf,
-			   size_t len)
-{
-	return kc_user_writable_in(buf, len, wp);
-}
-
-/*
  * Look up and check clause @u.  The file comes from fdget(), which takes
  * no reference when the fd table is not shared: then only this task could
  * close the fd, and it is inside this call until every clause's waiter
@@ -1433,12 +1421,12 @@ static int kc_sel_check_out(struct kcoro_select __user *uarg,
 	kc_wpages_add(&wp, (unsigned long)&uarg->index & PAGE_MASK);
 	if (((unsigned long)&uarg->status & PAGE_MASK) != wp.page[0])
 		kc_wpages_add(&wp, (unsigned long)&uarg->status & PAGE_MASK);
-	if (kc_sel_writable(&wp, uclauses, n * sizeof(*uclauses)))
+	if (kc_user_writable_in(uclauses, n * sizeof(*uclauses), &wp))
 		return -EFAULT;
 	for (i = 0; i < n; i++) {
 		if (u[i].op == KCORO_SEL_RECV &&
-		    kc_sel_writable(&wp, u64_to_user_ptr(u[i].buf),
-				    min(u[i].len, ks[i].uc->max_msg)))
+		    kc_user_writable_in(u64_to_user_ptr(u[i].buf),
+					min(u[i].len, ks[i].uc->max_msg), &wp))
 			return -EFAULT;
 	}
 	return 0;

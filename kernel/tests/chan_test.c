@@ -2859,19 +2859,6 @@ out:
  * paused claimant.
  */
 
-static void kct_pause(struct kunit *test, struct kcoro_test_pause *p,
-		      struct kcoro_chan *ch, enum kcoro_test_point point,
-		      u64 index, struct kcoro_test_pause *release, bool pass)
-{
-	memset(p, 0, sizeof(*p));
-	p->ch = ch;
-	p->point = point;
-	p->index = index;
-	p->release = release;
-	p->pass = pass;
-	KUNIT_ASSERT_EQ(test, kcoro_test_pause_arm(p), 0);
-}
-
 static bool kct_arrived(struct kcoro_test_pause *p)
 {
 	return atomic_read(&p->state) >= KCORO_TP_ARRIVED;
@@ -2928,8 +2915,8 @@ static void chan_replay_q7(struct kunit *test)
 	kct_hook_reset(&h);
 	ch = kct_chan(1, KCORO_CHAN_SUSPEND, 1, &h);
 	KUNIT_ASSERT_FALSE(test, IS_ERR(ch));
-	kct_pause(test, &p_eb, ch, KCORO_TP_EB_FAA, 1, NULL, false);
-	kct_pause(test, &p_r1, ch, KCORO_TP_RECV_FAA, 1, &p_eb, false);
+	kcoro_kunit_pause(test, &p_eb, ch, KCORO_TP_EB_FAA, 1, NULL, false);
+	kcoro_kunit_pause(test, &p_r1, ch, KCORO_TP_RECV_FAA, 1, &p_eb, false);
 
 	KUNIT_EXPECT_EQ(test, kcoro_chan_send(ch, KCT_E(1)), 0);
 	kct_op_init(&s1, ch, KCT_SEND, KCT_E(2));
@@ -3002,7 +2989,7 @@ static struct kcoro_chan *kct_replay_start(struct kunit *test, long cap,
 	kct_hook_reset(h);
 	ch = kct_chan(cap, KCORO_CHAN_SUSPEND, 1, h);
 	KUNIT_ASSERT_FALSE(test, IS_ERR(ch));
-	kct_pause(test, p, ch, point, 0, NULL, false);
+	kcoro_kunit_pause(test, p, ch, point, 0, NULL, false);
 	kct_op_init(op, ch, kind, elem);
 	*ok = kct_op_thread_on(test, op, kct_cpu(1)) &&
 	      kct_wait_arrived(test, p, "the operation after its FAA");
@@ -3125,8 +3112,8 @@ static void chan_replay_resume_cancel(struct kunit *test)
 	kct_hook_reset(&h);
 	ch = kct_chan(KCORO_CHAN_RENDEZVOUS, KCORO_CHAN_SUSPEND, 1, &h);
 	KUNIT_ASSERT_FALSE(test, IS_ERR(ch));
-	kct_pause(test, &p_res, ch, KCORO_TP_RESUME, 0, NULL, false);
-	kct_pause(test, &p_can, ch, KCORO_TP_CANCEL, 0, &p_res, true);
+	kcoro_kunit_pause(test, &p_res, ch, KCORO_TP_RESUME, 0, NULL, false);
+	kcoro_kunit_pause(test, &p_can, ch, KCORO_TP_CANCEL, 0, &p_res, true);
 	kct_op_init(&w, ch, KCT_RECV, KCT_POISON);
 	kct_op_init(&r, ch, KCT_SEND, KCT_E(1));
 	if (kct_thread_suspended(test, &w, kct_cpu(0), 1) &&
@@ -3156,8 +3143,8 @@ static void chan_replay_resume_cancel(struct kunit *test)
 	kct_hook_reset(&h);
 	ch = kct_chan(KCORO_CHAN_RENDEZVOUS, KCORO_CHAN_SUSPEND, 1, &h);
 	KUNIT_ASSERT_FALSE(test, IS_ERR(ch));
-	kct_pause(test, &p_res, ch, KCORO_TP_RESUME, 0, NULL, false);
-	kct_pause(test, &p_can, ch, KCORO_TP_CANCEL, 0, &p_res, true);
+	kcoro_kunit_pause(test, &p_res, ch, KCORO_TP_RESUME, 0, NULL, false);
+	kcoro_kunit_pause(test, &p_can, ch, KCORO_TP_CANCEL, 0, &p_res, true);
 	kct_op_init(&w, ch, KCT_SEND, KCT_E(2));
 	kct_op_init(&r, ch, KCT_RECV, KCT_POISON);
 	if (kct_thread_suspended(test, &w, kct_cpu(0), 1) &&

@@ -195,6 +195,30 @@ static inline void __maybe_unused kcoro_kunit_kick(void)
 }
 
 /**
+ * kcoro_kunit_pause() - arm a pause point, or fail the case
+ * @test: the case
+ * @p: the pause point, filled in here (see struct kcoro_test_pause)
+ * @ch: the channel whose operations it watches
+ * @point: where (KCORO_TP_*)
+ * @index: at which cell
+ * @release: another pause point this one releases when reached, or NULL
+ * @pass: count the arrival but do not stop there
+ */
+static inline void __maybe_unused
+kcoro_kunit_pause(struct kunit *test, struct kcoro_test_pause *p,
+		  struct kcoro_chan *ch, enum kcoro_test_point point,
+		  u64 index, struct kcoro_test_pause *release, bool pass)
+{
+	memset(p, 0, sizeof(*p));
+	p->ch = ch;
+	p->point = point;
+	p->index = index;
+	p->release = release;
+	p->pass = pass;
+	KUNIT_ASSERT_EQ(test, kcoro_test_pause_arm(p), 0);
+}
+
+/**
  * kcoro_kunit_wait_done() - wait for a coroutine to finish, while it moves
  * @test: the case, failed if @co gets stuck
  * @co: the coroutine

@@ -730,17 +730,8 @@ static void select_replay_reregister(struct kunit *test)
 	o.c[0].op = KCORO_SELECT_RECV;
 	o.c[1].ch = b;
 	o.c[1].op = KCORO_SELECT_RECV;
-	memset(&p_reg, 0, sizeof(p_reg));
-	p_reg.ch = b;
-	p_reg.point = KCORO_TP_RECV_FAA;
-	p_reg.index = 0;
-	memset(&p_res, 0, sizeof(p_res));
-	p_res.ch = a;
-	p_res.point = KCORO_TP_RESUME;
-	p_res.index = 0;
-	p_res.pass = true;
-	KUNIT_ASSERT_EQ(test, kcoro_test_pause_arm(&p_reg), 0);
-	KUNIT_ASSERT_EQ(test, kcoro_test_pause_arm(&p_res), 0);
+	kcoro_kunit_pause(test, &p_reg, b, KCORO_TP_RECV_FAA, 0, NULL, false);
+	kcoro_kunit_pause(test, &p_res, a, KCORO_TP_RESUME, 0, NULL, true);
 
 	ts = kst_thread_on(test, &sel, kst_cpu(0));
 	if (!kcoro_kunit_wait_for(atomic_read(&p_reg.state) >= KCORO_TP_ARRIVED)) {
@@ -803,18 +794,8 @@ static void select_ready_no_register(struct kunit *test)
 	full = kst_chan(test, 1, 0, NULL, NULL);
 	ready = kst_chan(test, 4, 0, NULL, NULL);
 	KUNIT_ASSERT_EQ(test, kcoro_chan_try_send(full, KST_E(1)), 0);
-	memset(&p_rcv, 0, sizeof(p_rcv));
-	p_rcv.ch = empty;
-	p_rcv.point = KCORO_TP_RECV_FAA;
-	p_rcv.index = 0;
-	p_rcv.pass = true;
-	memset(&p_snd, 0, sizeof(p_snd));
-	p_snd.ch = full;
-	p_snd.point = KCORO_TP_SEND_FAA;
-	p_snd.index = 1;
-	p_snd.pass = true;
-	KUNIT_ASSERT_EQ(test, kcoro_test_pause_arm(&p_rcv), 0);
-	KUNIT_ASSERT_EQ(test, kcoro_test_pause_arm(&p_snd), 0);
+	kcoro_kunit_pause(test, &p_rcv, empty, KCORO_TP_RECV_FAA, 0, NULL, true);
+	kcoro_kunit_pause(test, &p_snd, full, KCORO_TP_SEND_FAA, 1, NULL, true);
 
 	memset(c, 0, sizeof(c));
 	c[0].ch = empty;
